@@ -1,0 +1,26 @@
+# make dev   - run the system locally (Kafka + FerretDB + web :8080 + api :8081); Ctrl-C stops it
+# make test  - every test, against a real Kafka and a real FerretDB the test session starts itself
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: dev test fetch venv clean
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+# Kafka's jars (mvn) and FerretDB (go build), once, into ~/.cache/purchase-system.
+fetch: venv
+	$(PY) -m scripts.stack fetch
+
+dev: fetch
+	$(PY) -m scripts.dev
+
+test: fetch
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .dev .pytest_cache

@@ -1,0 +1,105 @@
+"""`make dev`: Kafka, the MongoDB-wire server, web on :8080 and api on :8081, until Ctrl-C.
+
+KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI, when set, name servers to use instead of starting our own.
+Data lives in .dev/ (git-ignored) and survives restarts. Ctrl-C stops everything this started,
+services first (so web flushes and api commits), then Kafka and FerretDB.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import urllib.request
+
+from scripts.stack import ROOT, FerretDB, KafkaServer, PythonService, Server, StackError, create_topics, say
+
+DATA = ROOT / ".dev"
+WEB_PORT = int(os.environ.get("WEB_PORT", "8080"))
+API_PORT = int(os.environ.get("API_PORT", "8081"))
+
+
+def wait_ready(url: str, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def main() -> int:
+    os.chdir(ROOT)
+    started: list[Server] = []
+    stopping = False
+
+    def on_signal(signum, frame):
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            kafka = KafkaServer(DATA / "kafka", port=9092, controller_port=9093)
+            say("starting Kafka on 127.0.0.1:9092")
+            kafka.start()
+            started.append(kafka)
+            bootstrap = kafka.bootstrap
+        mongodb_uri = os.environ.get("MONGODB_URI")
+        if not mongodb_uri:
+            ferretdb = FerretDB(DATA / "ferretdb", port=27017)
+            say("starting FerretDB on 127.0.0.1:27017")
+            ferretdb.start()
+            started.append(ferretdb)
+            mongodb_uri = ferretdb.uri
+        topic = os.environ.get("KAFKA_TOPIC", "purchases")
+        create_topics(bootstrap, topic, os.environ.get("KAFKA_DLQ_TOPIC"))
+
+        env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "MONGODB_URI": mongodb_uri, "HOST": "127.0.0.1",
+               "API_URL": f"http://127.0.0.1:{API_PORT}"}
+        for name, port in (("api", API_PORT), ("web", WEB_PORT)):
+            service = PythonService(name, DATA, port, env)
+            service.start()
+            started.append(service)
+            if not wait_ready(f"http://127.0.0.1:{port}/readyz"):
+                raise StackError(f"{name} did not become ready; see {service.log_path}")
+
+        print(f"""
+  web   http://localhost:{WEB_PORT}/          (customer page; POST /api/buy)
+  api   http://localhost:{API_PORT}/api/purchases/<userId>
+  kafka {bootstrap}   mongodb {mongodb_uri}
+  logs  {DATA}/*.log
+
+  curl -i -X POST http://localhost:{WEB_PORT}/api/buy -H 'Content-Type: application/json' \\
+       -d '{{"username":"elad","userId":"555","price":12.00}}'
+  curl -s http://localhost:{WEB_PORT}/api/getAllUserBuys/555
+
+  Ctrl-C stops everything.
+""", flush=True)
+        while all(s.process is not None and s.process.poll() is None for s in started):
+            time.sleep(0.5)
+        dead = [s.name for s in started if s.process is not None and s.process.poll() is not None]
+        say(f"{', '.join(dead)} exited; stopping the rest")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except StackError as exc:
+        say(f"error: {exc}")
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for server in reversed(started):
+            say(f"stopping {server.name}")
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""The local stack without Docker: a one-node Apache Kafka (KRaft) and FerretDB (MongoDB wire, SQLite).
+
+    python -m scripts.stack fetch     # resolve Kafka's jars with mvn, build FerretDB with go (once, cached)
+
+Kafka's jars come from Maven Central (scripts/kafka/pom.xml); FerretDB's source comes from the Go module
+proxy. Both land in $PURCHASE_CACHE (default ~/.cache/purchase-system) and are reused afterwards.
+`scripts/dev.py` and the test suite start and stop the servers through the classes below.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("PURCHASE_CACHE") or Path.home() / ".cache" / "purchase-system")
+KAFKA_POM = ROOT / "scripts" / "kafka" / "pom.xml"
+KAFKA_LOG4J = ROOT / "scripts" / "kafka" / "log4j2.xml"
+KAFKA_VERSION = "4.1.1"
+FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
+FERRETDB_VERSION = "v1.24.2"
+# FerretDB 1.24 declares toolchain go1.24.x; if the machine's Go cannot build it, fetch that one.
+FERRETDB_FALLBACK_TOOLCHAIN = "go1.24.3"
+TOPIC_PARTITIONS = 8
+
+INSTALL_HINTS = {
+    "java": "a JDK 17 or newer (Debian: apt-get install openjdk-17-jdk-headless)",
+    "mvn": "Apache Maven (Debian: apt-get install maven)",
+    "go": "Go 1.22 or newer (https://go.dev/doc/install, or Debian: apt-get install golang)",
+}
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def say(message: str) -> None:
+    print(f"[stack] {message}", file=sys.stderr, flush=True)
+
+
+def require(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise StackError(f"'{tool}' is not installed: install {INSTALL_HINTS[tool]}")
+    return path
+
+
+def run(cmd: list[str], what: str, **kwargs) -> None:
+    say(f"{what}: {' '.join(cmd[:4])} ...")
+    started = time.monotonic()
+    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
+        raise StackError(f"{what} failed (exit {result.returncode}):\n{tail}")
+    say(f"{what}: done in {time.monotonic() - started:.0f}s")
+
+
+# --- fetching and building (once) ------------------------------------------------------------------
+
+def kafka_libs() -> Path:
+    """The folder of jars a Kafka broker runs from; resolved with Maven on first use."""
+    libs = CACHE / f"kafka-{KAFKA_VERSION}" / "libs"
+    if (libs / ".complete").exists():
+        return libs
+    require("java")
+    mvn = require("mvn")
+    if libs.exists():
+        shutil.rmtree(libs)
+    run([mvn, "-B", "-q", "-f", str(KAFKA_POM), "dependency:copy-dependencies",
+         "-DincludeScope=runtime", f"-DoutputDirectory={libs}"],
+        f"fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central")
+    (libs / ".complete").touch()
+    return libs
+
+
+def ferretdb_binary() -> Path:
+    """The FerretDB executable; built from its module source with `go build` on first use."""
+    binary = CACHE / f"ferretdb-{FERRETDB_VERSION}" / "ferretdb"
+    if binary.exists():
+        return binary
+    go = require("go")
+    say(f"downloading FerretDB {FERRETDB_VERSION} source from the Go module proxy")
+    listing = subprocess.run([go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"],
+                             capture_output=True, text=True, cwd=CACHE)
+    if listing.returncode != 0:
+        raise StackError(f"go mod download of FerretDB failed:\n{listing.stdout}{listing.stderr}")
+    module_dir = Path(json.loads(listing.stdout)["Dir"])
+    source = CACHE / f"ferretdb-{FERRETDB_VERSION}" / "src"
+    if source.exists():
+        shutil.rmtree(source)
+    shutil.copytree(module_dir, source)
+    for path in source.rglob("*"):
+        path.chmod(path.stat().st_mode | 0o200)
+    # A build outside FerretDB's own tooling must say which version it is, or the binary refuses to start.
+    (source / "build" / "version" / "version.txt").write_text(FERRETDB_VERSION + "\n")
+    build = [go, "build", "-trimpath", "-o", str(binary), "./cmd/ferretdb"]
+    try:
+        run(build, "building FerretDB (a minute or two the first time)", cwd=source)
+    except StackError:
+        say(f"retrying with GOTOOLCHAIN={FERRETDB_FALLBACK_TOOLCHAIN}")
+        run(build, "building FerretDB", cwd=source, env={**os.environ, "GOTOOLCHAIN": FERRETDB_FALLBACK_TOOLCHAIN})
+    shutil.rmtree(source)
+    return binary
+
+
+# --- running servers -------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+class Server:
+    """A child process we started, with its output in a log file; stopped by its pid."""
+
+    name = "server"
+    env: dict[str, str] | None = None  # the child's environment; None inherits ours
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port
+        self.process: subprocess.Popen | None = None
+        self.log_path = self.data_dir / f"{self.name}.log"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Anything to do once before the first start."""
+
+    def start(self, timeout: float = 60.0) -> None:
+        if port_open(self.port):
+            raise StackError(f"port {self.port} is already in use; is another {self.name} running?")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        log = open(self.log_path, "ab")
+        # A session of its own: Ctrl-C in a terminal reaches only our supervisor, which stops us in order.
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True,
+                                        env=self.env, cwd=ROOT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while not port_open(self.port):
+            if self.process.poll() is not None:
+                raise StackError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise StackError(f"{self.name} did not open port {self.port} in {timeout:.0f}s; see {self.log_path}")
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM, then SIGKILL if it has not exited in time."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+class KafkaServer(Server):
+    name = "kafka"
+
+    def __init__(self, data_dir: Path, port: int = 9092, controller_port: int | None = None,
+                 heap: str = "512m") -> None:
+        super().__init__(data_dir, port)
+        self.controller_port = controller_port or free_port()
+        self.heap = heap
+        self.libs = kafka_libs()
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _properties(self) -> Path:
+        path = self.data_dir / "server.properties"
+        logs = self.data_dir / "logs"
+        path.write_text("\n".join([
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={logs}",
+            # One node: internal topics cannot have more than one replica.
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=8",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            # Topics are created by us, with their partitions; never by a client's typo.
+            "auto.create.topics.enable=false",
+            "group.initial.rebalance.delay.ms=0",
+            "",
+        ]))
+        return path
+
+    def _java(self, main: str, *args: str) -> list[str]:
+        return [require("java"), f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC",
+                "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={KAFKA_LOG4J}", "-cp", f"{self.libs}/*", main, *args]
+
+    def prepare(self) -> None:
+        properties = self._properties()
+        if (self.data_dir / "logs" / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        run(self._java("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
+                       "-c", str(properties)), "formatting Kafka storage")
+
+    def command(self) -> list[str]:
+        return self._java("kafka.Kafka", str(self.data_dir / "server.properties"))
+
+    def start(self, timeout: float = 90.0) -> None:
+        super().start(timeout)
+        wait_for_kafka(self.bootstrap, timeout)
+
+
+class FerretDB(Server):
+    name = "ferretdb"
+
+    def __init__(self, data_dir: Path, port: int = 27017) -> None:
+        super().__init__(data_dir, port)
+        self.binary = ferretdb_binary()
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def prepare(self) -> None:
+        (self.data_dir / "sqlite").mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        return [str(self.binary), "--handler=sqlite", f"--sqlite-url=file:{self.data_dir / 'sqlite'}/",
+                f"--listen-addr=127.0.0.1:{self.port}", "--state-dir=-", "--debug-addr=-",
+                "--telemetry=disable", "--log-level=warn"]
+
+
+class PythonService(Server):
+    """One of our services, `python -m services.<name>`, with its configuration in the environment."""
+
+    def __init__(self, name: str, data_dir: Path, port: int, env: dict[str, str]) -> None:
+        self.name = name
+        super().__init__(data_dir, port)
+        self.env = {**os.environ, **env, "PORT": str(port)}
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", f"services.{self.name}"]
+
+
+# --- Kafka administration --------------------------------------------------------------------------
+
+def wait_for_kafka(bootstrap: str, timeout: float = 60.0) -> None:
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+            admin.list_topics()
+            admin.close()
+            return
+        except KafkaError as exc:
+            if time.monotonic() > deadline:
+                raise StackError(f"Kafka at {bootstrap} not ready after {timeout:.0f}s: {exc!r}") from exc
+            time.sleep(0.5)
+
+
+def create_topics(bootstrap: str, topic: str, dead_letter_topic: str | None = None,
+                  partitions: int = TOPIC_PARTITIONS) -> None:
+    """Create the purchases topic with its partitions, and its dead-letter topic; existing ones are kept."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        for name, count in ((topic, partitions), (dead_letter_topic or f"{topic}.dlq", 1)):
+            try:
+                admin.create_topics([NewTopic(name, count, 1)])
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] != ["fetch"]:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        say(f"Kafka jars: {kafka_libs()}")
+        say(f"FerretDB: {ferretdb_binary()}")
+    except StackError as exc:
+        say(f"error: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

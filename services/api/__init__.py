@@ -1,0 +1,1 @@
+"""api: consumes purchases from Kafka, stores them in MongoDB exactly once, serves history reads."""

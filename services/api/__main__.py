@@ -1,0 +1,20 @@
+"""`python -m services.api`: run the api service with configuration from the environment."""
+
+from aiohttp import web
+
+from services.common.logs import setup_logging
+from services.core.config import ApiConfig
+
+from .app import create_app
+
+
+def main() -> None:
+    config = ApiConfig.from_env()
+    setup_logging("api", config.http.log_level)
+    # SIGTERM/SIGINT: stop serving, then the consumer finishes and commits its batch and leaves the group.
+    web.run_app(create_app(config), host=config.http.host, port=config.http.port,
+                shutdown_timeout=10, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

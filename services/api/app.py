@@ -1,0 +1,97 @@
+"""The api service's HTTP application: history reads, health and metrics, around the consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from pymongo.errors import PyMongoError
+
+from services.common.http import ServiceUnavailable, json_errors, metrics
+from services.core.config import ApiConfig
+from services.core.paging import encode_cursor, parse_page
+from services.core.purchase import ValidationError, validate_user_id
+
+from .consumer import PurchaseConsumer
+from .store import PurchaseReader, PurchaseWriter
+
+log = logging.getLogger(__name__)
+
+CONFIG = web.AppKey("config", ApiConfig)
+READER = web.AppKey("reader", PurchaseReader)
+CONSUMER = web.AppKey("consumer", PurchaseConsumer)
+
+
+async def purchases(request: web.Request) -> web.Response:
+    """GET /api/purchases/{userId} and GET /api/purchases?userId=...: newest first, paged."""
+    if "userId" in request.match_info:
+        raw_user_id = request.match_info["userId"]
+    elif "userId" in request.query:
+        raw_user_id = request.query["userId"]
+    else:
+        raise ValidationError("missing query parameter: userId", "userId")
+    user_id = validate_user_id(raw_user_id)
+    page = parse_page(request.query)
+    try:
+        found = await request.app[READER].history(user_id, page)
+    except PyMongoError as exc:
+        log.warning("history read failed", extra={"error": repr(exc)})
+        raise ServiceUnavailable("the database is not reachable", retry_after=2) from exc
+    response = web.json_response([p.to_json() for p in found])
+    if len(found) == page.limit:
+        response.headers["X-Next-Before"] = encode_cursor(found[-1])
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    problems = []
+    try:
+        await request.app[READER].ping()
+    except PyMongoError:
+        problems.append("mongodb unreachable")
+    if not request.app[CONSUMER].running:
+        problems.append("consumer not running")
+    if problems:
+        return web.json_response({"status": "not ready", "problems": problems}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def _reader_ctx(app: web.Application):
+    reader = PurchaseReader(app[CONFIG])
+    app[READER] = reader
+    yield
+    await reader.close()
+
+
+async def _consumer_ctx(app: web.Application):
+    config = app[CONFIG]
+    writer = PurchaseWriter(config)
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.run_in_executor(None, writer.ensure_indexes)
+    except PyMongoError as exc:
+        # Not fatal: the consumer's writer retries until the database is back; the index can wait.
+        log.warning("could not ensure the history index yet", extra={"error": repr(exc)})
+    consumer = PurchaseConsumer(config, writer)
+    app[CONSUMER] = consumer
+    consumer.start()
+    yield
+    await loop.run_in_executor(None, consumer.stop)
+    writer.close()
+
+
+def create_app(config: ApiConfig) -> web.Application:
+    app = web.Application(middlewares=[json_errors])
+    app[CONFIG] = config
+    app.cleanup_ctx.extend([_reader_ctx, _consumer_ctx])
+    app.router.add_get("/api/purchases", purchases)
+    app.router.add_get("/api/purchases/{userId}", purchases)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,244 @@
+"""The purchases consumer: poll a batch, store it, dead-letter what can never be stored, then commit.
+
+It runs on its own thread because kafka-python's consumer is blocking. Offsets are committed only once
+every record of the batch is either stored or on the dead-letter topic, so a crash at any point means
+redelivery, never loss; redelivery is harmless because the purchase id is the document's `_id`.
+
+While MongoDB (or Kafka, for dead letters) is failing, tenacity retries with exponential backoff and
+jitter, and its sleeps are spent polling with every partition paused: the consumer keeps its place in
+the group however long the outage lasts, instead of overrunning `max.poll.interval.ms`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, TypeVar
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import CommitFailedError, KafkaError
+from prometheus_client import Counter, Gauge
+from pymongo.errors import PyMongoError
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
+
+from services.core.config import ApiConfig
+from services.core.purchase import ValidationError, decode_event, to_document
+
+from .store import PurchaseWriter
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CONSUMED = Counter("purchases_consumed_total", "Records read from the purchases topic")
+STORED = Counter("purchases_stored_total", "Purchases newly written to MongoDB")
+DUPLICATES = Counter("purchases_duplicate_total", "Redelivered purchases that were already stored")
+RETRIED = Counter("purchase_store_retries_total", "Retries of a failed store or dead-letter write")
+DEAD_LETTERED = Counter("purchases_dead_lettered_total", "Records sent to the dead-letter topic")
+COMMIT_FAILURES = Counter("consumer_commit_failures_total", "Offset commits that failed (records are redelivered)")
+LAG = Gauge("consumer_lag", "Records behind the end of each assigned partition", ["topic", "partition"])
+
+# Polling with everything paused still heartbeats and rebalances; one second keeps shutdown snappy.
+PAUSED_POLL_MS = 1000
+RECONNECT_S = 2.0
+# A poll loop that has not turned for this long is stuck: /readyz says so.
+STALL_S = 30.0
+
+
+class PurchaseConsumer:
+    def __init__(self, config: ApiConfig, writer: PurchaseWriter) -> None:
+        self._config = config
+        self._writer = writer
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="purchase-consumer", daemon=True)
+        self._consumer: KafkaConsumer | None = None
+        self._producer: KafkaProducer | None = None
+        self._last_turn = 0.0
+
+    # -- lifecycle (called from the event loop) -----------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the batch in hand (commit it if it is stored), leave the group and return."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return (
+            self._thread.is_alive()
+            and self._consumer is not None
+            and time.monotonic() - self._last_turn < STALL_S
+        )
+
+    # -- the loop (consumer thread) -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        if not self._connect():
+            return
+        consumer = self._consumer
+        assert consumer is not None
+        try:
+            while not self._stop.is_set():
+                self._last_turn = time.monotonic()
+                try:
+                    batch = consumer.poll(timeout_ms=500, max_records=self._config.batch_size)
+                    if batch:
+                        self._process(batch)
+                    self._update_lag()
+                except (KafkaError, PyMongoError) as exc:
+                    # Only reached on shutdown mid-retry or a Kafka error outside a retry: nothing was
+                    # committed for the batch in hand, so it is redelivered.
+                    log.warning("batch not committed; it will be redelivered", extra={"error": repr(exc)})
+        except Exception:
+            log.exception("consumer loop crashed")
+            raise
+        finally:
+            self._close()
+
+    def _connect(self) -> bool:
+        kafka = self._config.kafka
+        while not self._stop.is_set():
+            try:
+                self._consumer = KafkaConsumer(
+                    kafka.topic,
+                    **kafka.client_options(),
+                    group_id=kafka.consumer_group,
+                    client_id=f"api-{threading.get_native_id()}",
+                    enable_auto_commit=False,
+                    auto_offset_reset="earliest",
+                    max_poll_records=self._config.batch_size,
+                    fetch_max_wait_ms=100,
+                )
+                self._producer = KafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True)
+                log.info("consumer started", extra={"topic": kafka.topic, "group": kafka.consumer_group})
+                return True
+            except KafkaError as exc:
+                log.warning("kafka unreachable, retrying", extra={"error": repr(exc)})
+                self._stop.wait(RECONNECT_S)
+        return False
+
+    def _close(self) -> None:
+        if self._consumer is not None:
+            # autocommit=False: every stored batch was committed already; nothing else may be.
+            self._consumer.close(autocommit=False, timeout_ms=5000)
+        if self._producer is not None:
+            self._producer.close(5)
+        log.info("consumer stopped and left the group")
+
+    def _process(self, batch: dict) -> None:
+        records = [record for partition_records in batch.values() for record in partition_records]
+        CONSUMED.inc(len(records))
+        documents, poison = [], []
+        for record in records:
+            try:
+                documents.append(to_document(decode_event(record.value)))
+            except ValidationError as exc:
+                poison.append((record, exc.message))
+
+        result = self._retrying(lambda: self._writer.insert(documents), "store")
+        STORED.inc(result.inserted)
+        DUPLICATES.inc(result.duplicates)
+        for doc in documents:
+            log.debug("purchase stored", extra={"purchase_id": doc["_id"]})
+        if poison:
+            self._retrying(lambda: self._dead_letter(poison), "dead-letter")
+
+        self._resume()
+        self._commit()
+        log.info(
+            "batch stored",
+            extra={"records": len(records), "stored": result.inserted, "duplicates": result.duplicates,
+                   "dead_lettered": len(poison), "first_purchase_id": documents[0]["_id"] if documents else None},
+        )
+
+    def _dead_letter(self, poison: list) -> None:
+        assert self._producer is not None
+        futures = [
+            self._producer.send(
+                self._config.kafka.dead_letter_topic,
+                key=record.key,
+                value=record.value,
+                headers=[
+                    ("reason", reason.encode("utf-8")),
+                    ("source-topic", record.topic.encode()),
+                    ("source-partition", str(record.partition).encode()),
+                    ("source-offset", str(record.offset).encode()),
+                ],
+            )
+            for record, reason in poison
+        ]
+        for future in futures:
+            future.get(timeout=30)
+        DEAD_LETTERED.inc(len(poison))
+        for record, reason in poison:
+            log.warning("record dead-lettered", extra={
+                "reason": reason, "partition": record.partition, "offset": record.offset})
+
+    def _commit(self) -> None:
+        assert self._consumer is not None
+        try:
+            self._consumer.commit(timeout_ms=10_000)
+        except (CommitFailedError, KafkaError) as exc:
+            # After a rebalance the partition's new owner re-reads these records; their ids make the
+            # second store a no-op. A commit that timed out is covered by the next one.
+            COMMIT_FAILURES.inc()
+            log.warning("offset commit failed; records will be redelivered", extra={"error": repr(exc)})
+
+    def _update_lag(self) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
+        LAG.clear()
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)  # known once a fetch for the partition has returned
+            if highwater is None:
+                continue
+            try:
+                position = consumer.position(tp, timeout_ms=100)
+            except KafkaError:
+                continue
+            LAG.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))
+
+    # -- retries ------------------------------------------------------------------------------------
+
+    def _retrying(self, operation: Callable[[], T], what: str) -> T:
+        retryer = Retrying(
+            retry=retry_if_exception_type((PyMongoError, KafkaError)),
+            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            stop=lambda state: self._stop.is_set(),  # on shutdown give up: the batch is not committed
+            sleep=self._sleep_polling,
+            before_sleep=lambda state: self._log_retry(state, what),
+            reraise=True,
+        )
+        return retryer(operation)
+
+    @staticmethod
+    def _log_retry(state: RetryCallState, what: str) -> None:
+        RETRIED.inc()
+        log.warning(f"{what} failed, retrying", extra={
+            "attempt": state.attempt_number, "error": repr(state.outcome.exception()),
+            "retry_in_s": round(state.upcoming_sleep, 2)})
+
+    def _sleep_polling(self, seconds: float) -> None:
+        """Wait, but keep polling with every partition paused, so the group keeps this member."""
+        consumer = self._consumer
+        assert consumer is not None
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0 and not self._stop.is_set():
+            self._last_turn = time.monotonic()
+            consumer.pause(*consumer.assignment())
+            records = consumer.poll(timeout_ms=int(min(remaining * 1000, PAUSED_POLL_MS)) or 1)
+            # A rebalance inside poll() can hand us new, unpaused partitions whose records came back:
+            # rewind them so they are read again once we resume; nothing is skipped.
+            for tp, partition_records in records.items():
+                consumer.seek(tp, partition_records[0].offset)
+                consumer.pause(tp)
+
+    def _resume(self) -> None:
+        assert self._consumer is not None
+        paused = self._consumer.paused()
+        if paused:
+            self._consumer.resume(*paused)

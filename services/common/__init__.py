@@ -1,0 +1,1 @@
+"""Pieces both services share at their edges: JSON logs and the HTTP error/metrics plumbing."""

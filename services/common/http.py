@@ -1,0 +1,59 @@
+"""HTTP plumbing both services share: JSON errors for every failure, and the /metrics endpoint."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.core.purchase import ValidationError
+
+log = logging.getLogger(__name__)
+
+
+class ServiceUnavailable(Exception):
+    """A dependency (Kafka, MongoDB, the api service) cannot serve the request right now: answer 503."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+def error_response(status: int, message: str, **extra: object) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler) -> web.StreamResponse:
+    """Every error leaves as `{"error": ...}` JSON: aiohttp's own (404, 405, 413), ours, and bugs (500)."""
+    try:
+        return await handler(request)
+    except ValidationError as exc:
+        details = {"field": exc.field} if exc.field else {}
+        return error_response(400, exc.message, **details)
+    except ServiceUnavailable as exc:
+        response = error_response(503, exc.message)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.reason
+        if exc.status == 413:
+            message = f"body too large ({exc.text})"
+        response = error_response(exc.status, message)
+        for name in ("Allow", "Retry-After"):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
+    except Exception:
+        log.exception("unhandled error", extra={"method": request.method, "path": request.path})
+        return error_response(500, "internal error")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    response = web.Response(body=generate_latest())
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return response

@@ -1,0 +1,224 @@
+"""The purchase model: what a valid order is, how a purchase travels on Kafka and how it is stored."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+SCHEMA_VERSION = 1
+MAX_TEXT_LENGTH = 128
+MAX_PRICE = 1_000_000
+MAX_IDEMPOTENCY_KEY_LENGTH = 256
+
+# A purchase id derived from an Idempotency-Key lives in this namespace, so the same key sent by
+# the same user always names the same purchase.
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c1a4e-3f7d-4c55-9d8e-2a6f0e4b9c11")
+
+ITEMS = (
+    "coffee mug", "notebook", "headphones", "desk lamp", "water bottle", "backpack",
+    "keyboard", "plant pot", "sunglasses", "umbrella", "board game", "tea sampler",
+)
+
+
+class ValidationError(ValueError):
+    """Input that can never become a purchase. `message` is safe to show to a client."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A validated request to buy: what the client sent, checked."""
+
+    username: str
+    user_id: str
+    price: float
+    item: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    id: str
+    username: str
+    user_id: str
+    price: float
+    item: str
+    timestamp: datetime  # UTC, millisecond precision (what BSON dates hold)
+
+    def to_json(self) -> dict[str, Any]:
+        """The purchase as the HTTP API serves it."""
+        return {
+            "id": self.id,
+            "username": self.username,
+            "userId": self.user_id,
+            "price": self.price,
+            "item": self.item,
+            "timestamp": format_timestamp(self.timestamp),
+        }
+
+
+def _reject_constant(name: str) -> None:
+    raise ValidationError(f"body is not valid JSON: {name} is not a JSON number")
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON: UTF-8, no NaN/Infinity, no trailing commas (the stdlib parser already refuses those)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("body is not valid UTF-8") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def validate_text(value: Any, field: str) -> str:
+    """A non-blank string of at most MAX_TEXT_LENGTH characters with no control characters."""
+    if not isinstance(value, str):
+        raise ValidationError(f"'{field}' must be a string", field)
+    if not value.strip():
+        raise ValidationError(f"'{field}' must not be empty or blank", field)
+    if len(value) > MAX_TEXT_LENGTH:
+        raise ValidationError(f"'{field}' must be at most {MAX_TEXT_LENGTH} characters", field)
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValidationError(f"'{field}' must not contain control characters", field)
+    return value
+
+
+def validate_user_id(value: Any) -> str:
+    return validate_text(value, "userId")
+
+
+def validate_price(value: Any) -> float:
+    # bool is a subclass of int in Python, but `true` is not a price.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError("'price' must be a JSON number", "price")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError("'price' must be a finite number", "price")
+    if value <= 0:
+        raise ValidationError("'price' must be greater than 0", "price")
+    if value > MAX_PRICE:
+        raise ValidationError(f"'price' must be at most {MAX_PRICE}", "price")
+    return float(value)
+
+
+def validate_order(body: Any) -> Order:
+    if not isinstance(body, dict):
+        raise ValidationError("body must be a JSON object")
+    missing = [name for name in ("username", "userId", "price") if name not in body]
+    if missing:
+        raise ValidationError(f"missing field(s): {', '.join(missing)}", missing[0])
+    item = body.get("item")
+    return Order(
+        username=validate_text(body["username"], "username"),
+        user_id=validate_user_id(body["userId"]),
+        price=validate_price(body["price"]),
+        item=None if item is None else validate_text(item, "item"),
+    )
+
+
+def validate_idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value or len(value) > MAX_IDEMPOTENCY_KEY_LENGTH or not value.isprintable():
+        raise ValidationError(
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters", "Idempotency-Key"
+        )
+    return value
+
+
+def purchase_id(user_id: str, idempotency_key: str | None) -> str:
+    """A fresh random id, or, with an Idempotency-Key, the same id every time for that user and key."""
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, json.dumps([user_id, idempotency_key])))
+
+
+def utc_now() -> datetime:
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def new_purchase(order: Order, purchase_id: str, now: datetime, rng: random.Random | None = None) -> Purchase:
+    item = order.item if order.item is not None else (rng or random).choice(ITEMS)
+    return Purchase(purchase_id, order.username, order.user_id, order.price, item, now)
+
+
+def format_timestamp(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_timestamp(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValidationError("'timestamp' must be an ISO 8601 string", "timestamp")
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationError("'timestamp' must be an ISO 8601 string", "timestamp") from None
+    if ts.tzinfo is None:
+        raise ValidationError("'timestamp' must carry a UTC offset", "timestamp")
+    return ts.astimezone(timezone.utc)
+
+
+# --- the Kafka event -------------------------------------------------------------------------------
+
+def encode_event(purchase: Purchase) -> bytes:
+    """The value of a record on the purchases topic (the key is the userId)."""
+    return json.dumps(
+        {"v": SCHEMA_VERSION, **purchase.to_json()}, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
+
+
+def decode_event(raw: bytes | None) -> Purchase:
+    """Parse and re-validate an event; ValidationError means it can never be stored (dead-letter it)."""
+    if raw is None:
+        raise ValidationError("event has no value")
+    body = parse_json(raw)
+    if not isinstance(body, dict):
+        raise ValidationError("event is not a JSON object")
+    if body.get("v") != SCHEMA_VERSION:
+        raise ValidationError(f"unsupported schema version {body.get('v')!r}", "v")
+    order = validate_order(body)
+    event_id = body.get("id")
+    try:
+        uuid.UUID(event_id)
+    except (TypeError, ValueError, AttributeError):
+        raise ValidationError("'id' must be a UUID", "id") from None
+    return Purchase(
+        id=event_id,
+        username=order.username,
+        user_id=order.user_id,
+        price=order.price,
+        item=validate_text(body.get("item"), "item"),
+        timestamp=parse_timestamp(body.get("timestamp")),
+    )
+
+
+# --- the MongoDB document --------------------------------------------------------------------------
+
+def to_document(purchase: Purchase) -> dict[str, Any]:
+    """The stored shape: the purchase id is the `_id`, so a redelivered event can never be stored twice."""
+    return {
+        "_id": purchase.id,
+        "username": purchase.username,
+        "userId": purchase.user_id,
+        "price": purchase.price,
+        "item": purchase.item,
+        "timestamp": purchase.timestamp,
+    }
+
+
+def from_document(doc: dict[str, Any]) -> Purchase:
+    ts = doc["timestamp"]
+    if ts.tzinfo is None:  # pymongo hands back naive UTC datetimes unless told otherwise
+        ts = ts.replace(tzinfo=timezone.utc)
+    return Purchase(doc["_id"], doc["username"], doc["userId"], doc["price"], doc["item"], ts)

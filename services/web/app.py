@@ -1,0 +1,114 @@
+"""The web service's HTTP application: buy, history, the customer page, health and metrics."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import Counter, Histogram
+
+from services.common.http import json_errors, metrics
+from services.core.config import WebConfig
+from services.core.purchase import (
+    ValidationError,
+    new_purchase,
+    parse_json,
+    purchase_id,
+    utc_now,
+    validate_idempotency_key,
+    validate_order,
+    validate_user_id,
+)
+
+from .history import HistoryClient
+from .publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+STATIC = Path(__file__).parent / "static"
+
+CONFIG = web.AppKey("config", WebConfig)
+PUBLISHER = web.AppKey("publisher", Publisher)
+HISTORY = web.AppKey("history", HistoryClient)
+
+ACCEPTED = Counter("purchases_accepted_total", "Purchases acknowledged by Kafka and answered 202")
+REJECTED = Counter("purchases_rejected_total", "Buy requests refused", ["status"])
+PUBLISH_SECONDS = Histogram(
+    "purchase_publish_seconds", "Time from request to Kafka acknowledgement",
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+async def buy(request: web.Request) -> web.Response:
+    if request.content_type != "application/json":
+        REJECTED.labels("415").inc()
+        raise web.HTTPUnsupportedMediaType(reason="Content-Type must be application/json")
+    try:
+        order = validate_order(parse_json(await request.read()))
+        key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
+    except ValidationError:
+        REJECTED.labels("400").inc()
+        raise
+    purchase = new_purchase(order, purchase_id(order.user_id, key), utc_now())
+    with PUBLISH_SECONDS.time():
+        try:
+            await request.app[PUBLISHER].publish(purchase)
+        except Exception:
+            REJECTED.labels("503").inc()
+            raise
+    ACCEPTED.inc()
+    log.info("purchase accepted", extra={"purchase_id": purchase.id, "user_id": purchase.user_id})
+    return web.json_response(
+        {"message": "purchase accepted", "id": purchase.id, "purchase": purchase.to_json()}, status=202
+    )
+
+
+async def history(request: web.Request) -> web.Response:
+    user_id = validate_user_id(request.match_info["userId"])
+    status, body, headers = await request.app[HISTORY].purchases(user_id, dict(request.query))
+    return web.Response(status=status, body=body, headers=headers, content_type="application/json")
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready = request.app[PUBLISHER].ready
+    return web.json_response({"status": "ready" if ready else "kafka unavailable"}, status=200 if ready else 503)
+
+
+async def _publisher_ctx(app: web.Application):
+    publisher = Publisher(app[CONFIG])
+    app[PUBLISHER] = publisher
+    await publisher.start()
+    yield
+    await publisher.close()
+
+
+async def _history_ctx(app: web.Application):
+    client = HistoryClient(app[CONFIG].api_url)
+    app[HISTORY] = client
+    await client.start()
+    yield
+    await client.close()
+
+
+def create_app(config: WebConfig) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY_BYTES)
+    app[CONFIG] = config
+    app.cleanup_ctx.extend([_publisher_ctx, _history_ctx])
+    app.router.add_post("/api/buy", buy)
+    app.router.add_get("/api/user/{userId}/purchases", history)
+    app.router.add_get("/api/getAllUserBuys/{userId}", history)
+    app.router.add_get("/", index)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
