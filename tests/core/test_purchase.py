@@ -1,0 +1,190 @@
+"""The purchase core without any server: validation, the event's wire format, ids, documents."""
+
+import json
+import random
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from services.core.purchase import (
+    ITEMS,
+    MAX_PRICE,
+    Order,
+    ValidationError,
+    decode_event,
+    encode_event,
+    format_timestamp,
+    from_document,
+    new_purchase,
+    parse_json,
+    purchase_id,
+    to_document,
+    validate_idempotency_key,
+    validate_order,
+)
+
+VALID = {"username": "elad", "userId": "555", "price": 12.0}
+NOW = datetime(2026, 11, 25, 5, 44, 48, 738000, tzinfo=timezone.utc)
+
+
+def order(**changes):
+    body = {**VALID, **changes}
+    return validate_order({k: v for k, v in body.items() if v is not ...})
+
+
+def test_a_valid_order_keeps_its_fields():
+    assert validate_order({**VALID, "item": "lamp"}) == Order("elad", "555", 12.0, "lamp")
+
+
+def test_an_integer_price_is_accepted_as_a_number():
+    assert order(price=3).price == 3.0
+
+
+@pytest.mark.parametrize("missing", ["username", "userId", "price"])
+def test_a_missing_field_is_named(missing):
+    with pytest.raises(ValidationError, match=missing):
+        order(**{missing: ...})
+
+
+@pytest.mark.parametrize("field", ["username", "userId"])
+@pytest.mark.parametrize("value", [None, 5, 1.5, True, [], {}, {"$ne": None}])
+def test_names_and_user_ids_must_be_strings(field, value):
+    with pytest.raises(ValidationError, match=f"'{field}' must be a string"):
+        order(**{field: value})
+
+
+@pytest.mark.parametrize("field", ["username", "userId"])
+@pytest.mark.parametrize("value", ["", "   ", "\t\n"])
+def test_names_and_user_ids_must_not_be_blank(field, value):
+    with pytest.raises(ValidationError, match="empty or blank"):
+        order(**{field: value})
+
+
+@pytest.mark.parametrize("field", ["username", "userId"])
+def test_names_and_user_ids_are_at_most_128_characters(field):
+    assert getattr(order(**{field: "x" * 128}), "username" if field == "username" else "user_id") == "x" * 128
+    with pytest.raises(ValidationError, match="at most 128"):
+        order(**{field: "x" * 129})
+
+
+def test_control_characters_are_refused():
+    with pytest.raises(ValidationError, match="control characters"):
+        order(userId="a\x00b")
+
+
+@pytest.mark.parametrize("price", ["12", "12.0", True, False, None, [12], {"v": 12}])
+def test_a_price_must_be_a_json_number(price):
+    with pytest.raises(ValidationError, match="must be a JSON number"):
+        order(price=price)
+
+
+@pytest.mark.parametrize("price", [0, 0.0, -0.0, -1, -0.01])
+def test_a_price_must_be_positive(price):
+    with pytest.raises(ValidationError, match="greater than 0"):
+        order(price=price)
+
+
+@pytest.mark.parametrize("price", [float("nan"), float("inf"), float("-inf")])
+def test_a_price_must_be_finite(price):
+    with pytest.raises(ValidationError, match="finite"):
+        order(price=price)
+
+
+def test_a_price_is_at_most_a_million():
+    assert order(price=MAX_PRICE).price == MAX_PRICE
+    with pytest.raises(ValidationError, match="at most"):
+        order(price=MAX_PRICE + 0.01)
+    with pytest.raises(ValidationError, match="at most"):
+        order(price=10**400)
+
+
+@pytest.mark.parametrize("body", [[], "text", 1, None, [VALID]])
+def test_the_body_must_be_an_object(body):
+    with pytest.raises(ValidationError, match="JSON object"):
+        validate_order(body)
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"username": "a", "userId": "b", "price": 1,}',   # trailing comma
+    b'{"username": "a"',                                 # truncated
+    b"not json",
+    b"",
+    b'{"price": NaN}',
+    b'{"price": Infinity}',
+    b'{"price": -Infinity}',
+    b"\xff\xfe{}",
+])
+def test_bodies_that_are_not_strict_json_are_refused(raw):
+    with pytest.raises(ValidationError, match="not valid"):
+        parse_json(raw)
+
+
+def test_a_huge_exponent_is_refused_as_not_finite():
+    with pytest.raises(ValidationError, match="finite"):
+        validate_order(parse_json(b'{"username": "a", "userId": "b", "price": 1e999}'))
+
+
+def test_random_ids_differ_and_are_uuids():
+    first, second = purchase_id("555", None), purchase_id("555", None)
+    assert first != second
+    assert uuid.UUID(first).version == 4
+
+
+def test_an_idempotency_key_derives_the_same_id_for_the_same_user_only():
+    assert purchase_id("555", "k1") == purchase_id("555", "k1")
+    assert purchase_id("555", "k1") != purchase_id("556", "k1")
+    assert purchase_id("555", "k1") != purchase_id("555", "k2")
+    # The user id and the key are kept apart: no concatenation collides.
+    assert purchase_id("55", "5k") != purchase_id("555", "k")
+
+
+@pytest.mark.parametrize("key", ["", "x" * 257, "a\nb"])
+def test_bad_idempotency_keys_are_refused(key):
+    with pytest.raises(ValidationError, match="Idempotency-Key"):
+        validate_idempotency_key(key)
+
+
+def test_an_item_is_picked_when_the_order_names_none():
+    purchase = new_purchase(order(), "id", NOW, random.Random(7))
+    assert purchase.item in ITEMS
+    assert new_purchase(order(item="lamp"), "id", NOW).item == "lamp"
+
+
+def test_the_event_round_trips():
+    purchase = new_purchase(order(username="Zoë", item="lamp"), purchase_id("555", None), NOW)
+    raw = encode_event(purchase)
+    assert json.loads(raw)["v"] == 1
+    assert decode_event(raw) == purchase
+
+
+def test_the_event_timestamp_is_iso_8601_utc_with_milliseconds():
+    assert format_timestamp(NOW) == "2026-11-25T05:44:48.738Z"
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (None, "no value"),
+    (b"garbage", "not valid JSON"),
+    (b"[1]", "not a JSON object"),
+    (b'{"v": 99}', "schema version"),
+])
+def test_undecodable_events_say_why(raw, reason):
+    with pytest.raises(ValidationError, match=reason):
+        decode_event(raw)
+
+
+def test_an_event_is_revalidated_on_the_way_in():
+    good = json.loads(encode_event(new_purchase(order(), purchase_id("555", None), NOW)))
+    for change, reason in [({"price": -5}, "greater than 0"), ({"id": "x"}, "UUID"),
+                           ({"timestamp": "yesterday"}, "ISO 8601"), ({"userId": ""}, "blank")]:
+        with pytest.raises(ValidationError, match=reason):
+            decode_event(json.dumps({**good, **change}).encode())
+
+
+def test_the_document_uses_the_purchase_id_as_its_key_and_round_trips():
+    purchase = new_purchase(order(), purchase_id("555", None), NOW)
+    doc = to_document(purchase)
+    assert doc["_id"] == purchase.id
+    assert from_document(doc) == purchase
+    # pymongo without tz_aware hands back naive UTC datetimes.
+    assert from_document({**doc, "timestamp": NOW.replace(tzinfo=None)}) == purchase

@@ -1,0 +1,190 @@
+"""Helpers for tests that run against the real Kafka and FerretDB the session starts (see conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import aiohttp
+import pymongo
+import requests
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient
+
+from scripts.stack import FerretDB, KafkaServer, PythonService, create_topics, free_port
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def ready(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@dataclass
+class System:
+    """One test's private slice of the stack: its own topic, group and database, and its services."""
+
+    name: str
+    kafka: KafkaServer
+    ferretdb: FerretDB
+    workdir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    api: PythonService | None = None
+    web: PythonService | None = None
+
+    def __post_init__(self) -> None:
+        self.topic = f"purchases-{self.name}"
+        self.dead_letter_topic = f"{self.topic}.dlq"
+        self.group = f"group-{self.name}"
+        self.database = f"db_{self.name}"
+        self.api_port, self.web_port = free_port(), free_port()
+        create_topics(self.kafka.bootstrap, self.topic, self.dead_letter_topic)
+        self.mongo = pymongo.MongoClient(self.ferretdb.uri, serverSelectionTimeoutMS=3000)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
+            "KAFKA_TOPIC": self.topic,
+            "KAFKA_CONSUMER_GROUP": self.group,
+            "MONGODB_URI": self.ferretdb.uri,
+            "MONGODB_DATABASE": self.database,
+            "API_URL": f"http://127.0.0.1:{self.api_port}",
+            "HOST": "127.0.0.1",
+            **self.extra_env,
+        }
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start_api(self, wait_ready: bool = True) -> PythonService:
+        self.api = PythonService("api", self.workdir, self.api_port, self.env)
+        self.api.start()
+        if wait_ready:
+            wait_until(lambda: ready(f"{self.api_url}/readyz"), 30, "api /readyz")
+        return self.api
+
+    def start_web(self) -> PythonService:
+        self.web = PythonService("web", self.workdir, self.web_port, self.env)
+        self.web.start()
+        wait_until(lambda: ready(f"{self.web_url}/readyz"), 30, "web /readyz")
+        return self.web
+
+    def stop(self) -> None:
+        for service in (self.web, self.api):
+            if service is not None:
+                service.stop()
+        self.mongo.close()
+
+    # -- looking at what happened --------------------------------------------------------------------
+
+    @property
+    def collection(self):
+        return self.mongo[self.database]["purchases"]
+
+    def stored_ids(self) -> list[str]:
+        return [doc["_id"] for doc in self.collection.find({}, {"_id": 1})]
+
+    def log(self, service: str) -> str:
+        return (self.workdir / f"{service}.log").read_text()
+
+    def end_offset_total(self, topic: str | None = None) -> int:
+        topic = topic or self.topic
+        consumer = KafkaConsumer(bootstrap_servers=self.kafka.bootstrap)
+        try:
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+            return sum(consumer.end_offsets(partitions).values())
+        finally:
+            consumer.close()
+
+    def committed_total(self) -> int:
+        admin = KafkaAdminClient(bootstrap_servers=self.kafka.bootstrap)
+        try:
+            offsets = admin.list_group_offsets(self.group)[self.group]
+            return sum(meta.offset for tp, meta in offsets.items() if tp.topic == self.topic and meta.offset > 0)
+        finally:
+            admin.close()
+
+    def group_members(self) -> list[str]:
+        admin = KafkaAdminClient(bootstrap_servers=self.kafka.bootstrap)
+        try:
+            description = admin.describe_groups([self.group])[self.group]
+            return sorted(member["member_id"] for member in description["members"])
+        finally:
+            admin.close()
+
+    def dead_letters(self, expected: int, timeout: float = 20) -> list:
+        consumer = KafkaConsumer(self.dead_letter_topic, bootstrap_servers=self.kafka.bootstrap,
+                                 auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=1000)
+        found: list = []
+        deadline = time.monotonic() + timeout
+        try:
+            while len(found) < expected and time.monotonic() < deadline:
+                for records in consumer.poll(timeout_ms=500).values():
+                    found.extend(records)
+            return found
+        finally:
+            consumer.close()
+
+    def produce_raw(self, records: list[tuple[bytes | None, bytes | None]]) -> None:
+        producer = KafkaProducer(bootstrap_servers=self.kafka.bootstrap, acks="all")
+        try:
+            for future in [producer.send(self.topic, key=key, value=value) for key, value in records]:
+                future.get(timeout=10)
+        finally:
+            producer.close()
+
+
+def sanitize(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60]
+
+
+# -- HTTP traffic -------------------------------------------------------------------------------------
+
+def buy_body(user_id: str, price: float = 9.99, username: str = "tester") -> dict[str, Any]:
+    return {"username": username, "userId": user_id, "price": price}
+
+
+async def _post_all(url: str, bodies: list[dict], concurrency: int, headers: list[dict] | None) -> list:
+    semaphore = asyncio.Semaphore(concurrency)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        async def one(i: int, body: dict):
+            async with semaphore:
+                try:
+                    async with session.post(f"{url}/api/buy", json=body,
+                                            headers=(headers[i] if headers else None)) as response:
+                        return response.status, await response.json()
+                except aiohttp.ClientError as exc:
+                    return None, repr(exc)
+        return await asyncio.gather(*(one(i, body) for i, body in enumerate(bodies)))
+
+
+def post_buys(url: str, bodies: list[dict], concurrency: int = 50, headers: list[dict] | None = None) -> list:
+    """POST every body to web's /api/buy; returns (status, JSON answer) per body, in order."""
+    return asyncio.run(_post_all(url, bodies, concurrency, headers))
+
+
+def accepted_ids(results: list) -> list[str]:
+    return [answer["id"] for status, answer in results if status == 202]
