@@ -1,0 +1,76 @@
+"""Failures in the middle of the pipeline, on real servers: nothing accepted is lost or stored twice.
+
+Each test prints what it observed (accepted vs stored); run with -s to see the figures.
+"""
+
+import threading
+import time
+
+import pytest
+
+from ..support import accepted_ids, buy_body, post_buys, wait_until
+
+
+@pytest.mark.service_env(CONSUMER_BATCH_SIZE="25")
+def test_a_consumer_killed_mid_stream_and_restarted_stores_every_accepted_purchase_exactly_once(system):
+    system.start_web()
+    results = post_buys(system.web_url, [buy_body(f"user-{i % 40}") for i in range(2000)], concurrency=50)
+    accepted = accepted_ids(results)
+    assert len(accepted) == 2000, {status for status, _ in results}
+
+    system.start_api()
+    wait_until(lambda: len(system.stored_ids()) >= 100, 30, "the consumer to be under way")
+    system.api.kill()  # SIGKILL: no commit, no leaving the group, batches in hand are simply gone
+    stored_at_kill = len(system.stored_ids())
+    committed_at_kill = system.committed_total()
+    assert stored_at_kill < len(accepted), "the consumer finished before it could be killed mid-stream"
+
+    system.start_api()
+    wait_until(lambda: len(system.stored_ids()) == len(accepted), 60, "every accepted purchase to be stored")
+    wait_until(lambda: system.committed_total() == len(accepted), 20, "every offset to be committed")
+    stored = system.stored_ids()
+    print(f"\n[consumer SIGKILL] accepted={len(accepted)} stored_at_kill={stored_at_kill} "
+          f"committed_at_kill={committed_at_kill} stored_after_restart={len(stored)} unique={len(set(stored))}")
+    assert sorted(stored) == sorted(accepted)
+
+
+def test_the_database_stopped_for_10s_under_traffic_loses_nothing_and_the_consumer_keeps_its_group(system):
+    system.start_api()
+    system.start_web()
+    members_before = wait_until(system.group_members, 10, "the consumer to join its group")
+
+    results: list = []
+    stop = threading.Event()
+
+    def traffic():
+        i = 0
+        while not stop.is_set():
+            results.extend(post_buys(system.web_url, [buy_body(f"user-{(i + k) % 25}") for k in range(20)], 20))
+            i += 20
+            time.sleep(0.1)
+
+    sender = threading.Thread(target=traffic)
+    sender.start()
+    try:
+        time.sleep(3)
+        system.ferretdb.kill()
+        outage_started = time.monotonic()
+        time.sleep(10)
+        system.ferretdb.start()
+        outage_s = time.monotonic() - outage_started
+        time.sleep(3)
+    finally:
+        stop.set()
+        sender.join()
+
+    accepted = accepted_ids(results)
+    wait_until(lambda: len(system.stored_ids()) >= len(accepted), 60, "the backlog to be stored")
+    stored = system.stored_ids()
+    members_after = system.group_members()
+    print(f"\n[database down {outage_s:.1f}s] sent={len(results)} accepted={len(accepted)} "
+          f"stored={len(stored)} unique={len(set(stored))} retries_logged={system.log('api').count('store failed')} "
+          f"group members before={members_before} after={members_after}")
+    assert len(accepted) == len(results) > 0, "web refused purchases although Kafka was up"
+    assert sorted(stored) == sorted(accepted)
+    assert members_after == members_before, "the consumer lost its place in the group"
+    assert "store failed, retrying" in system.log("api")

@@ -1,0 +1,42 @@
+"""web when Kafka goes away and comes back, on a real broker."""
+
+import time
+
+import requests
+
+from ..support import buy_body, wait_until
+
+
+def test_with_kafka_stopped_web_answers_503_within_5s_and_accepts_again_once_kafka_is_back(system):
+    system.start_api()
+    system.start_web()
+    before = requests.post(f"{system.web_url}/api/buy", json=buy_body("dora"), timeout=10)
+    assert before.status_code == 202
+
+    system.kafka.kill()
+    try:
+        timings = []
+        for _ in range(3):
+            started = time.monotonic()
+            response = requests.post(f"{system.web_url}/api/buy", json=buy_body("dora"), timeout=30)
+            timings.append(time.monotonic() - started)
+            assert response.status_code == 503
+            assert response.json()["error"]
+            assert int(response.headers["Retry-After"]) >= 1
+        assert requests.get(f"{system.web_url}/readyz", timeout=5).status_code == 503
+        print(f"\n[kafka down] 503 answered in {', '.join(f'{t:.2f}s' for t in timings)}")
+        assert max(timings) < 5
+    finally:
+        system.kafka.start()
+
+    def accepted_again():
+        response = requests.post(f"{system.web_url}/api/buy", json=buy_body("dora"), timeout=10)
+        return response.json()["id"] if response.status_code == 202 else None
+
+    after = wait_until(accepted_again, 60, "web to accept purchases again", interval=0.5)
+    expected = {before.json()["id"], after}
+    wait_until(lambda: expected <= set(system.stored_ids()), 60, "both accepted purchases to be stored")
+    # Refused purchases must not show up later: a 503 means "not taken".
+    time.sleep(2)
+    print(f"[kafka down] accepted=2 stored={len(system.stored_ids())}")
+    assert set(system.stored_ids()) == expected
