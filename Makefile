@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: dev test fetch venv clean
+.PHONY: dev test fetch venv clean lag
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -24,3 +24,7 @@ test: fetch
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache
+
+# Consumer-group lag of `make dev`'s Kafka, per partition, every second.
+lag: venv
+	$(PY) -m scripts.lag --watch

@@ -14,6 +14,7 @@ import pymongo
 import requests
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError
 
 from scripts.stack import FerretDB, KafkaServer, PythonService, create_topics, free_port
 
@@ -106,6 +107,9 @@ class System:
     def stored_ids(self) -> list[str]:
         return [doc["_id"] for doc in self.collection.find({}, {"_id": 1})]
 
+    def stored_ids_for(self, user_id: str) -> list[str]:
+        return [doc["_id"] for doc in self.collection.find({"userId": user_id}, {"_id": 1})]
+
     def log(self, service: str) -> str:
         return (self.workdir / f"{service}.log").read_text()
 
@@ -123,6 +127,10 @@ class System:
         try:
             offsets = admin.list_group_offsets(self.group)[self.group]
             return sum(meta.offset for tp, meta in offsets.items() if tp.topic == self.topic and meta.offset > 0)
+        except KafkaError as exc:
+            if exc.retriable:  # e.g. the group coordinator of a fresh broker is still being created
+                return -1
+            raise
         finally:
             admin.close()
 

@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 from pymongo.errors import PyMongoError
 
-from services.common.http import ServiceUnavailable, json_errors, metrics
+from services.common.http import USER_ID, ServiceUnavailable, json_errors, metrics
 from services.core.config import ApiConfig
 from services.core.paging import encode_cursor, parse_page
 from services.core.purchase import ValidationError, validate_user_id
@@ -90,7 +90,7 @@ def create_app(config: ApiConfig) -> web.Application:
     app[CONFIG] = config
     app.cleanup_ctx.extend([_reader_ctx, _consumer_ctx])
     app.router.add_get("/api/purchases", purchases)
-    app.router.add_get("/api/purchases/{userId}", purchases)
+    app.router.add_get(f"/api/purchases/{USER_ID}", purchases)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -11,6 +11,10 @@ from services.core.purchase import ValidationError
 
 log = logging.getLogger(__name__)
 
+# The route segment for a user id: any character but '/' (which arrives as %2F and is decoded into the id).
+# aiohttp's default segment pattern would also refuse '{' and '}', so '{"$ne": null}' would 404.
+USER_ID = "{userId:[^/]+}"
+
 
 class ServiceUnavailable(Exception):
     """A dependency (Kafka, MongoDB, the api service) cannot serve the request right now: answer 503."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import Counter, Histogram
 
-from services.common.http import json_errors, metrics
+from services.common.http import USER_ID, json_errors, metrics
 from services.core.config import WebConfig
 from services.core.purchase import (
     ValidationError,
@@ -105,8 +105,8 @@ def create_app(config: WebConfig) -> web.Application:
     app[CONFIG] = config
     app.cleanup_ctx.extend([_publisher_ctx, _history_ctx])
     app.router.add_post("/api/buy", buy)
-    app.router.add_get("/api/user/{userId}/purchases", history)
-    app.router.add_get("/api/getAllUserBuys/{userId}", history)
+    app.router.add_get(f"/api/user/{USER_ID}/purchases", history)
+    app.router.add_get(f"/api/getAllUserBuys/{USER_ID}", history)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -1,0 +1,43 @@
+"""SIGTERM, as Kubernetes sends it: in-flight work finishes, nothing accepted is lost."""
+
+import signal
+import threading
+import time
+
+from ..support import accepted_ids, buy_body, post_buys, wait_until
+
+
+def test_sigterm_on_web_lets_in_flight_buys_finish_and_every_accepted_one_is_stored(system):
+    system.start_api()
+    system.start_web()
+    results: list = []
+    sender = threading.Thread(
+        target=lambda: results.extend(post_buys(system.web_url, [buy_body(f"u{i % 9}") for i in range(1500)], 50)))
+    sender.start()
+    wait_until(lambda: "purchase accepted" in system.log("web"), 10, "traffic to be flowing")
+    time.sleep(0.3)
+    system.web.process.send_signal(signal.SIGTERM)
+    sender.join(60)
+    assert system.web.process.wait(20) == 0
+
+    accepted = accepted_ids(results)
+    refused = [status for status, _ in results if status != 202]
+    print(f"\n[web SIGTERM] sent={len(results)} accepted={len(accepted)} refused_or_cut={len(refused)}")
+    assert 0 < len(accepted) < len(results), "SIGTERM did not land mid-traffic"
+    assert set(refused) <= {None, 503}
+    wait_until(lambda: set(accepted) <= set(system.stored_ids()), 30, "every accepted purchase to be stored")
+    assert sorted(system.stored_ids()) == sorted(accepted)
+
+
+def test_sigterm_on_api_commits_what_it_stored_and_leaves_the_group(system):
+    system.start_api()
+    system.start_web()
+    accepted = accepted_ids(post_buys(system.web_url, [buy_body("z") for _ in range(50)]))
+    wait_until(lambda: system.committed_total() == 50, 20, "the purchases to be stored and committed")
+    assert system.group_members()
+
+    system.api.process.send_signal(signal.SIGTERM)
+    assert system.api.process.wait(20) == 0
+    assert system.group_members() == [], "api did not leave its consumer group"
+    assert "consumer stopped and left the group" in system.log("api")
+    assert sorted(system.stored_ids()) == sorted(accepted)

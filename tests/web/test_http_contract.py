@@ -1,0 +1,145 @@
+"""web's HTTP contract over real HTTP, with real Kafka and FerretDB behind it: bad input never gets in."""
+
+import json
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from ..support import buy_body, wait_until
+
+GOOD = {"username": "elad", "userId": "555", "price": 12.0}
+
+BAD_BODIES = [
+    ("missing username", {"userId": "1", "price": 1}, "username"),
+    ("missing userId", {"username": "a", "price": 1}, "userId"),
+    ("missing price", {"username": "a", "userId": "1"}, "price"),
+    ("userId a number", {**GOOD, "userId": 555}, "userId"),
+    ("userId an operator", {**GOOD, "userId": {"$ne": None}}, "userId"),
+    ("username null", {**GOOD, "username": None}, "username"),
+    ("userId empty", {**GOOD, "userId": ""}, "userId"),
+    ("username blank", {**GOOD, "username": "   "}, "username"),
+    ("userId too long", {**GOOD, "userId": "x" * 129}, "userId"),
+    ("price a string", {**GOOD, "price": "12.00"}, "price"),
+    ("price a boolean", {**GOOD, "price": True}, "price"),
+    ("price null", {**GOOD, "price": None}, "price"),
+    ("price zero", {**GOOD, "price": 0}, "price"),
+    ("price negative", {**GOOD, "price": -12}, "price"),
+    ("price absurd", {**GOOD, "price": 1_000_000.01}, "price"),
+    ("not an object", [GOOD], "object"),
+]
+
+BAD_RAW = [
+    ("trailing comma", b'{"username": "a", "userId": "1", "price": 1,}'),
+    ("NaN", b'{"username": "a", "userId": "1", "price": NaN}'),
+    ("Infinity", b'{"username": "a", "userId": "1", "price": Infinity}'),
+    ("overflowing exponent", b'{"username": "a", "userId": "1", "price": 1e999}'),
+    ("not JSON", b"username=a&userId=1&price=1"),
+    ("empty", b""),
+]
+
+
+def post(system, data: bytes, content_type: str | None = "application/json", **headers) -> requests.Response:
+    if content_type:
+        headers["Content-Type"] = content_type
+    return requests.post(f"{system.web_url}/api/buy", data=data, headers=headers, timeout=10)
+
+
+def assert_json_error(response: requests.Response, status: int, mentions: str = "") -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert isinstance(error, str) and mentions in error
+
+
+@pytest.fixture(scope="module")
+def published_before(running_system):
+    return running_system.end_offset_total()
+
+
+@pytest.mark.parametrize("case, body, mentions", BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
+def test_a_bad_body_gets_a_400_json_error_naming_the_problem(running_system, published_before, case, body, mentions):
+    assert_json_error(post(running_system, json.dumps(body).encode()), 400, mentions)
+
+
+@pytest.mark.parametrize("case, raw", BAD_RAW, ids=[c[0] for c in BAD_RAW])
+def test_a_body_that_is_not_strict_json_gets_a_400(running_system, published_before, case, raw):
+    assert_json_error(post(running_system, raw), 400)
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_declared_json_gets_a_415(running_system, published_before, content_type):
+    assert_json_error(post(running_system, json.dumps(GOOD).encode(), content_type), 415, "application/json")
+
+
+def test_a_body_over_64_kib_gets_a_413(running_system, published_before):
+    big = json.dumps({**GOOD, "padding": "x" * 70_000}).encode()
+    assert_json_error(post(running_system, big), 413, "too large")
+
+
+def test_a_bad_idempotency_key_gets_a_400(running_system, published_before):
+    response = post(running_system, json.dumps(GOOD).encode(), **{"Idempotency-Key": "x" * 300})
+    assert_json_error(response, 400, "Idempotency-Key")
+
+
+def test_nothing_was_published_for_any_bad_request(running_system, published_before):
+    # Runs after the bad-input tests of this module (pytest keeps file order).
+    assert running_system.end_offset_total() == published_before == 0
+
+
+def test_unknown_paths_and_methods_answer_json(running_system):
+    assert_json_error(requests.get(f"{running_system.web_url}/nope", timeout=5), 404)
+    response = requests.get(f"{running_system.web_url}/api/buy", timeout=5)
+    assert_json_error(response, 405)
+    assert "POST" in response.headers["Allow"]
+
+
+def test_an_unknown_user_has_an_empty_history(running_system):
+    response = requests.get(f"{running_system.web_url}/api/getAllUserBuys/nobody-at-all", timeout=5)
+    assert (response.status_code, response.json()) == (200, [])
+
+
+def test_user_ids_are_matched_literally_never_as_patterns_or_operators(running_system):
+    users = [".*", "%25", "a/b", "Ünïcode ✓", "literal-victim"]
+    ids = {}
+    for user in users:
+        response = requests.post(f"{running_system.web_url}/api/buy", json=buy_body(user), timeout=10)
+        assert response.status_code == 202
+        ids[user] = response.json()["id"]
+
+    def history(user_id: str) -> list:
+        response = requests.get(f"{running_system.web_url}/api/user/{quote(user_id, safe='')}/purchases", timeout=5)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    for user in users:
+        wait_until(lambda: [p["id"] for p in history(user)] == [ids[user]], 15, f"{user!r} to see only its purchase")
+    assert history('{"$ne": null}') == []
+    assert history("%") == []
+
+
+def test_history_pages_newest_first_with_the_before_cursor(running_system):
+    url = running_system.web_url
+    made = [requests.post(f"{url}/api/buy", json=buy_body("pager", price=i + 1), timeout=10).json()["id"]
+            for i in range(5)]
+    wait_until(lambda: len(requests.get(f"{url}/api/user/pager/purchases", timeout=5).json()) == 5, 15, "5 stored")
+
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"before": cursor} if cursor else {})}
+        response = requests.get(f"{url}/api/user/pager/purchases", params=params, timeout=5)
+        page = response.json()
+        assert len(page) <= 2
+        seen.extend(page)
+        cursor = response.headers.get("X-Next-Before")
+        if not cursor:
+            break
+    assert [p["id"] for p in seen] == list(reversed(made))
+    timestamps = [p["timestamp"] for p in seen]
+    assert timestamps == sorted(timestamps, reverse=True)
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=abc", "before=forged"])
+def test_bad_paging_parameters_get_a_400(running_system, query):
+    response = requests.get(f"{running_system.web_url}/api/user/555/purchases?{query}", timeout=5)
+    assert_json_error(response, 400)
