@@ -12,9 +12,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-# Kafka's jars (mvn) and FerretDB (go build), once, into ~/.cache/purchase-system.
+# Kafka's jars (mvn), FerretDB, helm and tilt (go build), KEDA's schemas (npm), once, into
+# ~/.cache/purchase-system (npm's into tests/deploy/keda/node_modules).
 fetch: venv
 	$(PY) -m scripts.stack fetch
+	$(PY) -m scripts.tools fetch
 
 dev: fetch
 	$(PY) -m scripts.dev

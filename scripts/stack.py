@@ -295,19 +295,12 @@ def wait_for_kafka(bootstrap: str, timeout: float = 60.0) -> None:
 
 def create_topics(bootstrap: str, topic: str, dead_letter_topic: str | None = None,
                   partitions: int = TOPIC_PARTITIONS) -> None:
-    """Create the purchases topic with its partitions, and its dead-letter topic; existing ones are kept."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+    """The purchases topic with its partitions, and its dead-letter topic (the services' own code does it)."""
+    from services.api.topics import ensure_topics
+    from services.core.config import KafkaConfig
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        for name, count in ((topic, partitions), (dead_letter_topic or f"{topic}.dlq", 1)):
-            try:
-                admin.create_topics([NewTopic(name, count, 1)])
-            except TopicAlreadyExistsError:
-                pass
-    finally:
-        admin.close()
+    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_TOPIC": topic, "KAFKA_DLQ_TOPIC": dead_letter_topic or ""}
+    ensure_topics(KafkaConfig.from_env(env), partitions)
 
 
 def main(argv: list[str]) -> int:

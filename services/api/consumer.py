@@ -112,6 +112,8 @@ class PurchaseConsumer:
                     auto_offset_reset="earliest",
                     max_poll_records=self._config.batch_size,
                     fetch_max_wait_ms=100,
+                    # Notice within 30 s a topic created after we started (the chart's topics Job, say).
+                    metadata_max_age_ms=30_000,
                 )
                 self._producer = KafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True)
                 log.info("consumer started", extra={"topic": kafka.topic, "group": kafka.consumer_group})
