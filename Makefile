@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: dev test fetch venv clean lag
+.PHONY: dev test fetch fetch-tools venv clean lag
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -12,16 +12,19 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-# Kafka's jars (mvn), FerretDB, helm and tilt (go build), KEDA's schemas (npm), once, into
-# ~/.cache/purchase-system (npm's into tests/deploy/keda/node_modules).
+# Kafka's jars (mvn) and FerretDB (go build), once, into ~/.cache/purchase-system.
 fetch: venv
 	$(PY) -m scripts.stack fetch
+
+# For the chart and Tiltfile tests: helm and tilt (go build) into the same cache, KEDA's CRD schemas (npm)
+# into tests/deploy/keda/node_modules.
+fetch-tools: venv
 	$(PY) -m scripts.tools fetch
 
 dev: fetch
 	$(PY) -m scripts.dev
 
-test: fetch
+test: fetch fetch-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
