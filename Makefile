@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: dev test fetch fetch-tools venv clean lag
+.PHONY: dev test fetch fetch-tools venv clean lag bench
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -26,6 +26,10 @@ dev: fetch
 
 test: fetch fetch-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Figures beside their ceilings, measured in one run; writes bench/results/latest.json. Not part of `make test`.
+bench: fetch
+	$(PY) -m bench.run
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache

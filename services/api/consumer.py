@@ -18,12 +18,12 @@ from typing import Callable, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import CommitFailedError, KafkaError
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 from pymongo.errors import PyMongoError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from services.core.config import ApiConfig
-from services.core.purchase import ValidationError, decode_event, to_document
+from services.core.purchase import ValidationError, decode_event, to_document, utc_now
 
 from .store import PurchaseWriter
 
@@ -37,6 +37,10 @@ DUPLICATES = Counter("purchases_duplicate_total", "Redelivered purchases that we
 RETRIED = Counter("purchase_store_retries_total", "Retries of a failed store or dead-letter write")
 DEAD_LETTERED = Counter("purchases_dead_lettered_total", "Records sent to the dead-letter topic")
 COMMIT_FAILURES = Counter("consumer_commit_failures_total", "Offset commits that failed (records are redelivered)")
+ACCEPTED_TO_STORED = Histogram(
+    "purchase_accepted_to_stored_seconds", "From web accepting a purchase (its timestamp) to its batch being stored",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 LAG = Gauge("consumer_lag", "Records behind the end of each assigned partition", ["topic", "partition"])
 
 # Polling with everything paused still heartbeats and rebalances; one second keeps shutdown snappy.
@@ -144,7 +148,9 @@ class PurchaseConsumer:
         result = self._retrying(lambda: self._writer.insert(documents), "store")
         STORED.inc(result.inserted)
         DUPLICATES.inc(result.duplicates)
+        stored_at = utc_now()
         for doc in documents:
+            ACCEPTED_TO_STORED.observe(max((stored_at - doc["timestamp"]).total_seconds(), 0))
             log.debug("purchase stored", extra={"purchase_id": doc["_id"]})
         if poison:
             self._retrying(lambda: self._dead_letter(poison), "dead-letter")

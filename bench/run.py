@@ -1,0 +1,289 @@
+"""`make bench`: how fast each part of the system is, beside a ceiling measured in the same run.
+
+Starts its own Kafka and FerretDB on free loopback ports (so `make dev` may keep running), then measures:
+
+1. web    POST /api/buy peak throughput vs a bare aiohttp handler answering `{}`, with the same client
+          (scripts/load.py in its own process); latency at half of web's peak.
+2. drain  the api storing 100,000 pre-produced events vs a raw bulk insert of the same documents.
+3. e2e    purchase-to-visible latency at a steady 1,000 purchases/s (load.py --verify), and the api's own
+          accepted-to-stored histogram.
+4. rss    resident memory of web and api under that load.
+
+Prints a markdown table and writes bench/results/latest.json. Figures, not a pass/fail test: the machine
+is shared and noisy; compare each figure with its ceiling from the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pymongo
+import requests
+from kafka import KafkaProducer
+
+from scripts.stack import ROOT, FerretDB, KafkaServer, PythonService, Server, free_port
+from services.api.topics import ensure_topics
+from services.core.config import KafkaConfig
+from services.core.purchase import Order, decode_event, encode_event, new_purchase, purchase_id, to_document, utc_now
+
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+LOAD = [sys.executable, str(ROOT / "scripts" / "load.py"), "--json", "--quiet"]
+
+
+class Bare(Server):
+    name = "bare"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.bare"]
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        super().__init__(data_dir, port)
+        self.env = {**os.environ, "PORT": str(port)}
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def load(url: str, *args: str) -> dict:
+    result = subprocess.run([*LOAD, "--url", url, *args], capture_output=True, text=True)
+    if not result.stdout.strip():
+        raise RuntimeError(f"load.py failed: {result.stderr}")
+    return json.loads(result.stdout)
+
+
+def wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Stack:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.kafka = KafkaServer(workdir / "kafka", port=free_port(), heap="1g")
+        self.ferretdb = FerretDB(workdir / "ferretdb", port=free_port())
+        self.services: list[Server] = []
+
+    def __enter__(self) -> "Stack":
+        say("starting Kafka and FerretDB")
+        self.kafka.start()
+        self.ferretdb.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for server in [*reversed(self.services), self.ferretdb, self.kafka]:
+            server.stop()
+
+    def topic(self, name: str) -> dict[str, str]:
+        env = {"KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap, "KAFKA_TOPIC": name,
+               "KAFKA_CONSUMER_GROUP": f"{name}-group", "MONGODB_URI": self.ferretdb.uri,
+               "MONGODB_DATABASE": name.replace("-", "_"), "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING"}
+        ensure_topics(KafkaConfig.from_env(env))
+        return env
+
+    def service(self, name: str, env: dict[str, str]) -> PythonService:
+        service = PythonService(name, self.workdir, free_port(), env)
+        service.start()
+        self.services.append(service)
+        wait_ready(f"http://127.0.0.1:{service.port}/readyz")
+        return service
+
+    def stop(self, server: Server) -> None:
+        server.stop()
+        self.services.remove(server)
+
+
+def bench_web(stack: Stack, seconds: float) -> dict:
+    burst = ["--burst", "1000000", "--duration", str(seconds), "--concurrency", "64", "--users", "200"]
+    bare = Bare(stack.workdir, free_port())
+    bare.start()
+    try:
+        say("web: ceiling (bare aiohttp handler)")
+        load(f"http://127.0.0.1:{bare.port}", "--burst", "2000", "--concurrency", "64")  # warm-up
+        ceiling = load(f"http://127.0.0.1:{bare.port}", *burst)
+    finally:
+        bare.stop()
+    env = stack.topic("bench-web")
+    web = stack.service("web", env)
+    try:
+        say("web: peak POST /api/buy")
+        load(f"http://127.0.0.1:{web.port}", "--burst", "2000", "--concurrency", "64")
+        peak = load(f"http://127.0.0.1:{web.port}", *burst)
+        half = max(peak["rate"] / 2, 1)
+        say(f"web: latency at half of peak ({half:.0f}/s)")
+        steady = load(f"http://127.0.0.1:{web.port}", "--rate", str(half), "--duration", str(seconds),
+                      "--concurrency", "256", "--users", "200")
+    finally:
+        stack.stop(web)
+    return {
+        "rps": peak["rate"], "ceiling_rps": ceiling["rate"], "ratio": round(peak["rate"] / ceiling["rate"], 3),
+        "errors": peak["sent"] - peak["accepted"],
+        "half_peak_rps": steady["rate"], "p50_ms": steady["latency_ms"]["p50"], "p99_ms": steady["latency_ms"]["p99"],
+    }
+
+
+def bench_drain(stack: Stack, count: int) -> dict:
+    env = stack.topic("bench-drain")
+    say(f"drain: producing {count} events")
+    producer = KafkaProducer(bootstrap_servers=stack.kafka.bootstrap, acks="all", linger_ms=20,
+                             batch_size=256 * 1024)
+    events = []
+    for i in range(count):
+        user = f"user-{i % 1000}"
+        events.append((user.encode(), encode_event(
+            new_purchase(Order("bench", user, 9.99, "lamp"), purchase_id(user, None), utc_now()))))
+    for key, value in events:
+        producer.send(env["KAFKA_TOPIC"], key=key, value=value)
+    producer.flush()
+    producer.close()
+
+    say("drain: the api consuming and storing them")
+    from scripts.lag import LagReader
+
+    reader = LagReader(stack.kafka.bootstrap, env["KAFKA_CONSUMER_GROUP"], env["KAFKA_TOPIC"])
+    started = time.monotonic()
+    api = stack.service("api", env)
+    while reader.read().total > 0:
+        time.sleep(0.1)
+    drain_s = time.monotonic() - started
+    reader.close()
+    stack.stop(api)
+
+    say("drain: ceiling (raw bulk inserts of the same documents, same batch size)")
+    client = pymongo.MongoClient(stack.ferretdb.uri)
+    collection = client["bench_ceiling"]["purchases"]
+    documents = [to_document(decode_event(value)) for _, value in events]
+    batch = 500
+    started = time.monotonic()
+    for i in range(0, len(documents), batch):
+        collection.insert_many(documents[i:i + batch], ordered=False)
+    raw_s = time.monotonic() - started
+    client.close()
+    return {"events": count, "docs_per_s": round(count / drain_s), "ceiling_docs_per_s": round(count / raw_s),
+            "ratio": round(raw_s / drain_s, 3), "drain_s": round(drain_s, 2), "ceiling_s": round(raw_s, 2),
+            "note": "drain time includes the api's start-up and group join"}
+
+
+def bench_e2e(stack: Stack, rate: int, seconds: float) -> tuple[dict, dict]:
+    env = stack.topic("bench-e2e")
+    api = stack.service("api", env)
+    web = stack.service("web", {**env, "API_URL": f"http://127.0.0.1:{api.port}"})
+    peaks = {"web": 0.0, "api": 0.0}
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.is_set():
+            for name, service in (("web", web), ("api", api)):
+                peaks[name] = max(peaks[name], rss_mib(service.process.pid))
+            time.sleep(0.25)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        say(f"e2e: {rate} purchases/s for {seconds:.0f} s, verifying visibility")
+        result = load(f"http://127.0.0.1:{web.port}", "--rate", str(rate), "--duration", str(seconds),
+                      "--concurrency", "256", "--users", "20", "--verify")
+        metrics = requests.get(f"http://127.0.0.1:{api.port}/metrics", timeout=5).text
+    finally:
+        sampling.set()
+        sampler.join()
+        stack.stop(web)
+        stack.stop(api)
+    stored = histogram_quantiles(metrics, "purchase_accepted_to_stored_seconds")
+    e2e = {
+        "rate": result["rate"], "accepted": result["accepted"],
+        "missing": result["verify"]["missing"], "duplicated": result["verify"]["duplicated"],
+        "visible_p50_ms": result["verify"]["visible_ms"]["p50"], "visible_p99_ms": result["verify"]["visible_ms"]["p99"],
+        "stored_p50_ms": stored.get(0.5), "stored_p99_ms": stored.get(0.99),
+        "post_p50_ms": result["latency_ms"]["p50"], "post_p99_ms": result["latency_ms"]["p99"],
+    }
+    return e2e, {"web": round(peaks["web"], 1), "api": round(peaks["api"], 1)}
+
+
+def histogram_quantiles(metrics: str, name: str) -> dict[float, float]:
+    """Upper bucket bounds (ms) holding the 50th and 99th percentiles of a Prometheus histogram."""
+    buckets = []
+    for line in metrics.splitlines():
+        if line.startswith(f"{name}_bucket"):
+            bound = line.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if bound == "+Inf" else float(bound), float(line.rsplit(" ", 1)[1])))
+    if not buckets or buckets[-1][1] == 0:
+        return {}
+    total = buckets[-1][1]
+    return {q: next(round(bound * 1000, 1) for bound, n in buckets if n >= q * total) for q in (0.5, 0.99)}
+
+
+def machine() -> dict:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return {"cores": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+            "kafka": "4.1.1 (one KRaft node)", "database": "FerretDB 1.24.2 (SQLite)"}
+
+
+def table(results: dict) -> str:
+    w, d, e, r = results["web"], results["drain"], results["e2e"], results["rss_mib"]
+    rows = [
+        ("web POST /api/buy", f"{w['rps']:.0f} req/s", f"{w['ceiling_rps']:.0f} req/s (bare aiohttp)",
+         f"{w['ratio']:.0%}", ">= 50%"),
+        (f"web latency at {w['half_peak_rps']:.0f} req/s", f"p50 {w['p50_ms']} ms, p99 {w['p99_ms']} ms", "", "",
+         "p99 <= 20 ms"),
+        ("api drain of 100k events", f"{d['docs_per_s']} docs/s", f"{d['ceiling_docs_per_s']} docs/s (raw insert)",
+         f"{d['ratio']:.0%}", ">= 70%"),
+        (f"purchase to visible at {e['rate']:.0f}/s", f"p50 {e['visible_p50_ms']} ms, p99 {e['visible_p99_ms']} ms",
+         "", "", "p99 <= 250 ms"),
+        ("accepted to stored (api histogram)", f"p50 <= {e['stored_p50_ms']} ms, p99 <= {e['stored_p99_ms']} ms",
+         "", "", ""),
+        ("resident memory under load", f"web {r['web']} MiB, api {r['api']} MiB", "", "",
+         "web <= 60, api <= 80 MiB"),
+    ]
+    lines = ["| measure | figure | ceiling, same run | ratio | target |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {' | '.join(row)} |" for row in rows]
+    m = results["machine"]
+    lines.append(f"\n{m['cores']} cores, {m['cpu']}, Python {m['python']}; Kafka {m['kafka']}, {m['database']}.")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10, help="length of each timed phase")
+    parser.add_argument("--events", type=int, default=100_000, help="events for the drain phase")
+    parser.add_argument("--rate", type=int, default=1000, help="purchases/s for the e2e phase")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, Stack(Path(tmp)) as stack:
+        results = {"web": bench_web(stack, args.seconds), "drain": bench_drain(stack, args.events)}
+        results["e2e"], results["rss_mib"] = bench_e2e(stack, args.rate, args.seconds)
+    results["machine"] = machine()
+    results["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    say(f"wrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
