@@ -1,8 +1,10 @@
-"""The ceiling for web: a bare aiohttp app answering `{}` to POST /api/buy, run like web is run."""
+"""The ceiling for web: a bare aiohttp app answering `{}` to POST /api/buy, run exactly as web is run."""
 
 import os
 
 from aiohttp import web
+
+from services.common.runner import run
 
 
 async def buy(request: web.Request) -> web.Response:
@@ -13,7 +15,7 @@ async def buy(request: web.Request) -> web.Response:
 def main() -> None:
     app = web.Application()
     app.router.add_post("/api/buy", buy)
-    web.run_app(app, host="127.0.0.1", port=int(os.environ["PORT"]), access_log=None, print=None)
+    run(app, "127.0.0.1", int(os.environ["PORT"]), shutdown_timeout=1)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
 """`python -m services.api`: run the api service with configuration from the environment."""
 
-from aiohttp import web
-
 from services.common.logs import setup_logging
+from services.common.runner import run
 from services.core.config import ApiConfig
 
 from .app import create_app
@@ -12,8 +11,7 @@ def main() -> None:
     config = ApiConfig.from_env()
     setup_logging("api", config.http.log_level)
     # SIGTERM/SIGINT: stop serving, then the consumer finishes and commits its batch and leaves the group.
-    web.run_app(create_app(config), host=config.http.host, port=config.http.port,
-                shutdown_timeout=10, access_log=None, print=None)
+    run(create_app(config), config.http.host, config.http.port, shutdown_timeout=10)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 from pymongo.errors import PyMongoError
 
-from services.common.http import USER_ID, ServiceUnavailable, json_errors, metrics
+from services.common.http import USER_ID, ServiceUnavailable, json_errors, json_response, metrics
 from services.core.config import ApiConfig
 from services.core.paging import encode_cursor, parse_page
 from services.core.purchase import ValidationError, validate_user_id
@@ -38,14 +38,14 @@ async def purchases(request: web.Request) -> web.Response:
     except PyMongoError as exc:
         log.warning("history read failed", extra={"error": repr(exc)})
         raise ServiceUnavailable("the database is not reachable", retry_after=2) from exc
-    response = web.json_response([p.to_json() for p in found])
+    response = json_response([p.to_json() for p in found])
     if len(found) == page.limit:
         response.headers["X-Next-Before"] = encode_cursor(found[-1])
     return response
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -57,8 +57,8 @@ async def readyz(request: web.Request) -> web.Response:
     if not request.app[CONSUMER].running:
         problems.append("consumer not running")
     if problems:
-        return web.json_response({"status": "not ready", "problems": problems}, status=503)
-    return web.json_response({"status": "ready"})
+        return json_response({"status": "not ready", "problems": problems}, status=503)
+    return json_response({"status": "ready"})
 
 
 async def _reader_ctx(app: web.Application):

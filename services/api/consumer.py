@@ -3,6 +3,9 @@
 It runs on its own thread because kafka-python's consumer is blocking. Offsets are committed only once
 every record of the batch is either stored or on the dead-letter topic, so a crash at any point means
 redelivery, never loss; redelivery is harmless because the purchase id is the document's `_id`.
+Commits are sent without waiting for their answer, one at a time, each carrying everything stored since the
+last confirmed one (a failed one is simply sent again), and synchronously on shutdown. After a rebalance, a
+partition's new owner starts at its last confirmed commit: at worst it re-reads a few stored records.
 
 While MongoDB (or Kafka, for dead letters) is failing, tenacity retries with exponential backoff and
 jitter, and its sleeps are spent polling with every partition paused: the consumer keeps its place in
@@ -16,8 +19,9 @@ import threading
 import time
 from typing import Callable, TypeVar
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
 from prometheus_client import Counter, Gauge, Histogram
 from pymongo.errors import PyMongoError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
@@ -59,6 +63,11 @@ class PurchaseConsumer:
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
         self._last_turn = 0.0
+        # Per partition, the offset after the last stored record: what may be committed.
+        self._stored: dict[TopicPartition, OffsetAndMetadata] = {}
+        self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}  # stored, commit not yet confirmed
+        self._commit_in_flight = False
+        self._commit_lock = threading.Lock()  # commit callbacks run on kafka-python's I/O thread
 
     # -- lifecycle (called from the event loop) -----------------------------------------------------
 
@@ -92,6 +101,7 @@ class PurchaseConsumer:
                     batch = consumer.poll(timeout_ms=500, max_records=self._config.batch_size)
                     if batch:
                         self._process(batch)
+                    self._commit_async()
                     self._update_lag()
                 except (KafkaError, PyMongoError) as exc:
                     # Only reached on shutdown mid-retry or a Kafka error outside a retry: nothing was
@@ -108,7 +118,6 @@ class PurchaseConsumer:
         while not self._stop.is_set():
             try:
                 self._consumer = KafkaConsumer(
-                    kafka.topic,
                     **kafka.client_options(),
                     group_id=kafka.consumer_group,
                     client_id=f"api-{threading.get_native_id()}",
@@ -119,6 +128,7 @@ class PurchaseConsumer:
                     # Notice within 30 s a topic created after we started (the chart's topics Job, say).
                     metadata_max_age_ms=30_000,
                 )
+                self._consumer.subscribe([kafka.topic])
                 self._producer = KafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True)
                 log.info("consumer started", extra={"topic": kafka.topic, "group": kafka.consumer_group})
                 return True
@@ -129,7 +139,8 @@ class PurchaseConsumer:
 
     def _close(self) -> None:
         if self._consumer is not None:
-            # autocommit=False: every stored batch was committed already; nothing else may be.
+            # What was stored, committed for sure; autocommit=False: nothing beyond it may be.
+            self._commit_stored()
             self._consumer.close(autocommit=False, timeout_ms=5000)
         if self._producer is not None:
             self._producer.close(5)
@@ -156,7 +167,13 @@ class PurchaseConsumer:
             self._retrying(lambda: self._dead_letter(poison), "dead-letter")
 
         self._resume()
-        self._commit()
+        offsets = {tp: OffsetAndMetadata(last[-1].offset + 1, "", last[-1].leader_epoch or -1)
+                   for tp, last in batch.items() if last}
+        # A partition revoked while we retried is someone else's now: its new owner re-reads these records.
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in self._consumer.assignment()}
+        self._stored.update(offsets)
+        with self._commit_lock:
+            self._uncommitted.update(offsets)
         log.info(
             "batch stored",
             extra={"records": len(records), "stored": result.inserted, "duplicates": result.duplicates,
@@ -186,13 +203,42 @@ class PurchaseConsumer:
             log.warning("record dead-lettered", extra={
                 "reason": reason, "partition": record.partition, "offset": record.offset})
 
-    def _commit(self) -> None:
-        assert self._consumer is not None
+    def _commit_async(self) -> None:
+        """Send one commit of everything stored and not yet confirmed, unless one is already on its way."""
+        assigned = self._consumer.assignment()
+        with self._commit_lock:
+            offsets = {tp: offset for tp, offset in self._uncommitted.items() if tp in assigned}
+            if self._commit_in_flight or not offsets:
+                return
+            self._commit_in_flight = True
         try:
-            self._consumer.commit(timeout_ms=10_000)
+            self._consumer.commit_async(offsets, callback=self._on_commit)
+        except Exception:
+            with self._commit_lock:
+                self._commit_in_flight = False
+            raise
+
+    def _on_commit(self, offsets: dict, response: object) -> None:
+        """Runs on kafka-python's I/O thread."""
+        with self._commit_lock:
+            self._commit_in_flight = False
+            if not isinstance(response, Exception):
+                for tp, offset in offsets.items():
+                    if self._uncommitted.get(tp) == offset:
+                        del self._uncommitted[tp]
+                return
+        COMMIT_FAILURES.inc()
+        log.warning("offset commit failed; it is sent again", extra={"error": repr(response)})
+
+    def _commit_stored(self) -> None:
+        """On shutdown: commit, and wait for, what was stored for the partitions we still hold."""
+        assigned = self._consumer.assignment()
+        offsets = {tp: offset for tp, offset in self._stored.items() if tp in assigned}
+        if not offsets:
+            return
+        try:
+            self._consumer.commit(offsets, timeout_ms=10_000)
         except (CommitFailedError, KafkaError) as exc:
-            # After a rebalance the partition's new owner re-reads these records; their ids make the
-            # second store a no-op. A commit that timed out is covered by the next one.
             COMMIT_FAILURES.inc()
             log.warning("offset commit failed; records will be redelivered", extra={"error": repr(exc)})
 
@@ -250,3 +296,4 @@ class PurchaseConsumer:
         paused = self._consumer.paused()
         if paused:
             self._consumer.resume(*paused)
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -25,8 +26,13 @@ class ServiceUnavailable(Exception):
         self.retry_after = retry_after
 
 
+def json_response(data: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """aiohttp's json_response, encoded with orjson (bytes, UTF-8, no escaping to ASCII)."""
+    return web.Response(body=orjson.dumps(data), status=status, headers=headers, content_type="application/json")
+
+
 def error_response(status: int, message: str, **extra: object) -> web.Response:
-    return web.json_response({"error": message, **extra}, status=status)
+    return json_response({"error": message, **extra}, status=status)
 
 
 @web.middleware

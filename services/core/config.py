@@ -115,7 +115,7 @@ class ApiConfig:
     kafka: KafkaConfig
     mongodb_uri: str = field(default="mongodb://127.0.0.1:27017/", repr=False)
     mongodb_database: str = "purchases"
-    batch_size: int = 500
+    batch_size: int = 1000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ApiConfig":

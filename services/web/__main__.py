@@ -1,8 +1,7 @@
 """`python -m services.web`: run the web service with configuration from the environment."""
 
-from aiohttp import web
-
 from services.common.logs import setup_logging
+from services.common.runner import run
 from services.core.config import WebConfig
 
 from .app import create_app
@@ -12,8 +11,7 @@ def main() -> None:
     config = WebConfig.from_env()
     setup_logging("web", config.http.log_level)
     # SIGTERM/SIGINT: stop accepting, let in-flight buys finish, then the cleanup contexts flush Kafka.
-    web.run_app(create_app(config), host=config.http.host, port=config.http.port,
-                shutdown_timeout=15, access_log=None, print=None)
+    run(create_app(config), config.http.host, config.http.port, shutdown_timeout=15)
 
 
 if __name__ == "__main__":

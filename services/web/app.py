@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import Counter, Histogram
 
-from services.common.http import USER_ID, json_errors, metrics
+from services.common.http import USER_ID, json_errors, json_response, metrics
 from services.core.config import WebConfig
 from services.core.purchase import (
     ValidationError,
@@ -59,10 +59,9 @@ async def buy(request: web.Request) -> web.Response:
             REJECTED.labels("503").inc()
             raise
     ACCEPTED.inc()
-    log.info("purchase accepted", extra={"purchase_id": purchase.id, "user_id": purchase.user_id})
-    return web.json_response(
-        {"message": "purchase accepted", "id": purchase.id, "purchase": purchase.to_json()}, status=202
-    )
+    log.debug("purchase accepted", extra={"purchase_id": purchase.id, "user_id": purchase.user_id})
+    return json_response({"message": "purchase accepted", "id": purchase.id, "purchase": purchase.to_json()},
+                         status=202)
 
 
 async def history(request: web.Request) -> web.Response:
@@ -76,12 +75,12 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
     ready = request.app[PUBLISHER].ready
-    return web.json_response({"status": "ready" if ready else "kafka unavailable"}, status=200 if ready else 503)
+    return json_response({"status": "ready" if ready else "kafka unavailable"}, status=200 if ready else 503)
 
 
 async def _publisher_ctx(app: web.Application):

@@ -1,14 +1,17 @@
 """Publishes purchases to Kafka and reports, to asyncio, when the broker has acknowledged them.
 
 kafka-python has no asyncio API: its producer sends from its own I/O thread and completes a future
-there. We hand the outcome back to the event loop with `call_soon_threadsafe`, so a request awaits its
-acknowledgement without ever blocking the loop.
+there. The outcomes are handed back to the event loop through a queue and `call_soon_threadsafe`, so a
+request awaits its acknowledgement without ever blocking the loop. One acknowledged batch completes many
+futures at once: they share one wake-up of the loop instead of one each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import threading
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -28,11 +31,16 @@ class Publisher:
         self._producer: KafkaProducer | None = None
         self._connecting: asyncio.Task | None = None
         self._last_ok = True
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._settled: collections.deque = collections.deque()  # (future, outcome), from the producer's thread
+        self._wakeup_lock = threading.Lock()
+        self._wakeup_pending = False
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Connect in the background: web serves (and answers 503 to buys) until Kafka is reachable."""
+        self._loop = asyncio.get_running_loop()
         self._connecting = asyncio.create_task(self._connect_until_ready())
 
     async def close(self) -> None:
@@ -89,8 +97,7 @@ class Publisher:
         producer = self._producer
         if producer is None:
             raise ServiceUnavailable("Kafka is not reachable yet; try again shortly", retry_after=2)
-        loop = asyncio.get_running_loop()
-        acked: asyncio.Future = loop.create_future()
+        acked: asyncio.Future = self._loop.create_future()
         try:
             record = producer.send(
                 self._config.kafka.topic,
@@ -100,7 +107,7 @@ class Publisher:
         except KafkaError as exc:
             self._last_ok = False
             raise ServiceUnavailable(f"Kafka did not take the purchase: {type(exc).__name__}") from exc
-        record.add_both(lambda outcome: loop.call_soon_threadsafe(_settle, acked, outcome))
+        record.add_both(self._settle_threadsafe, acked)
         # The producer's delivery timeout bounds this already; the margin only guards against a bug.
         timeout = self._config.publish_timeout_ms / 1000 + 1
         try:
@@ -113,7 +120,19 @@ class Publisher:
             raise ServiceUnavailable(f"Kafka did not acknowledge the purchase: {type(outcome).__name__}")
         self._last_ok = True
 
+    def _settle_threadsafe(self, future: asyncio.Future, outcome: object) -> None:
+        """Called on the producer's thread (or at once, on ours): queue the outcome, wake the loop once."""
+        self._settled.append((future, outcome))
+        with self._wakeup_lock:
+            if self._wakeup_pending:
+                return
+            self._wakeup_pending = True
+        self._loop.call_soon_threadsafe(self._settle_queued)
 
-def _settle(future: asyncio.Future, outcome: object) -> None:
-    if not future.done():
-        future.set_result(outcome)
+    def _settle_queued(self) -> None:
+        with self._wakeup_lock:
+            self._wakeup_pending = False
+        while self._settled:
+            future, outcome = self._settled.popleft()
+            if not future.done():
+                future.set_result(outcome)
