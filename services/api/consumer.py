@@ -10,6 +10,10 @@ partition's new owner starts at its last confirmed commit: at worst it re-reads 
 While MongoDB (or Kafka, for dead letters) is failing, tenacity retries with exponential backoff and
 jitter, and its sleeps are spent polling with every partition paused: the consumer keeps its place in
 the group however long the outage lasts, instead of overrunning `max.poll.interval.ms`.
+
+While one batch is being written (on a writer thread), the next is polled and decoded: one batch in flight,
+finished (stored, dead letters sent, offsets recorded) before the next one starts, so per partition every
+commit still follows the storage of everything before it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -29,7 +35,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 from services.core.config import ApiConfig
 from services.core.purchase import ValidationError, decode_event, to_document, utc_now
 
-from .store import PurchaseWriter
+from .store import InsertResult, PurchaseWriter
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +60,24 @@ RECONNECT_S = 2.0
 STALL_S = 30.0
 
 
+@dataclass
+class Batch:
+    """One poll's records, decoded: what to store, what to dead-letter, and the offsets they end at."""
+
+    records: int
+    documents: list[dict]
+    poison: list[tuple]  # (record, reason)
+    offsets: dict[TopicPartition, OffsetAndMetadata]
+    writing: Future | None = None  # the first attempt at storing the documents
+
+
 class PurchaseConsumer:
     def __init__(self, config: ApiConfig, writer: PurchaseWriter) -> None:
         self._config = config
         self._writer = writer
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="purchase-consumer", daemon=True)
+        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="purchase-writer")
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
         self._last_turn = 0.0
@@ -94,23 +112,35 @@ class PurchaseConsumer:
             return
         consumer = self._consumer
         assert consumer is not None
+        in_flight: Batch | None = None
         try:
             while not self._stop.is_set():
                 self._last_turn = time.monotonic()
                 try:
-                    batch = consumer.poll(timeout_ms=500, max_records=self._config.batch_size)
-                    if batch:
-                        self._process(batch)
+                    polled = consumer.poll(timeout_ms=100 if in_flight else 500,
+                                           max_records=self._config.batch_size)
+                    batch = self._prepare(polled) if polled else None
+                    if in_flight is not None:
+                        self._finish(in_flight)
+                        in_flight = None
+                    if batch is not None:
+                        batch.writing = self._writer_thread.submit(self._writer.insert, batch.documents)
+                        in_flight = batch
                     self._commit_async()
                     self._update_lag()
                 except (KafkaError, PyMongoError) as exc:
                     # Only reached on shutdown mid-retry or a Kafka error outside a retry: nothing was
                     # committed for the batch in hand, so it is redelivered.
                     log.warning("batch not committed; it will be redelivered", extra={"error": repr(exc)})
+            if in_flight is not None:
+                self._finish(in_flight)  # stopping: store what is being written, so it is committed below
+        except (KafkaError, PyMongoError) as exc:
+            log.warning("batch not committed; it will be redelivered", extra={"error": repr(exc)})
         except Exception:
             log.exception("consumer loop crashed")
             raise
         finally:
+            self._writer_thread.shutdown(wait=True)
             self._close()
 
     def _connect(self) -> bool:
@@ -146,8 +176,8 @@ class PurchaseConsumer:
             self._producer.close(5)
         log.info("consumer stopped and left the group")
 
-    def _process(self, batch: dict) -> None:
-        records = [record for partition_records in batch.values() for record in partition_records]
+    def _prepare(self, polled: dict) -> Batch:
+        records = [record for partition_records in polled.values() for record in partition_records]
         CONSUMED.inc(len(records))
         documents, poison = [], []
         for record in records:
@@ -155,30 +185,41 @@ class PurchaseConsumer:
                 documents.append(to_document(decode_event(record.value)))
             except ValidationError as exc:
                 poison.append((record, exc.message))
+        offsets = {tp: OffsetAndMetadata(last[-1].offset + 1, "", last[-1].leader_epoch or -1)
+                   for tp, last in polled.items() if last}
+        return Batch(len(records), documents, poison, offsets)
 
-        result = self._retrying(lambda: self._writer.insert(documents), "store")
+    def _finish(self, batch: Batch) -> None:
+        """Make sure the batch is stored (retrying if its first attempt failed), dead-letter its poison,
+        then record its offsets for the next commit."""
+        try:
+            result: InsertResult = batch.writing.result()
+        except (PyMongoError, KafkaError) as exc:
+            RETRIED.inc()
+            log.warning("store failed, retrying", extra={"attempt": 1, "error": repr(exc)})
+            result = self._retrying(lambda: self._writer.insert(batch.documents), "store")
         STORED.inc(result.inserted)
         DUPLICATES.inc(result.duplicates)
         stored_at = utc_now()
-        for doc in documents:
+        debug = log.isEnabledFor(logging.DEBUG)
+        for doc in batch.documents:
             ACCEPTED_TO_STORED.observe(max((stored_at - doc["timestamp"]).total_seconds(), 0))
-            log.debug("purchase stored", extra={"purchase_id": doc["_id"]})
-        if poison:
-            self._retrying(lambda: self._dead_letter(poison), "dead-letter")
+            if debug:
+                log.debug("purchase stored", extra={"purchase_id": doc["_id"]})
+        if batch.poison:
+            self._retrying(lambda: self._dead_letter(batch.poison), "dead-letter")
 
         self._resume()
-        offsets = {tp: OffsetAndMetadata(last[-1].offset + 1, "", last[-1].leader_epoch or -1)
-                   for tp, last in batch.items() if last}
         # A partition revoked while we retried is someone else's now: its new owner re-reads these records.
-        offsets = {tp: offset for tp, offset in offsets.items() if tp in self._consumer.assignment()}
+        assigned = self._consumer.assignment()
+        offsets = {tp: offset for tp, offset in batch.offsets.items() if tp in assigned}
         self._stored.update(offsets)
         with self._commit_lock:
             self._uncommitted.update(offsets)
-        log.info(
-            "batch stored",
-            extra={"records": len(records), "stored": result.inserted, "duplicates": result.duplicates,
-                   "dead_lettered": len(poison), "first_purchase_id": documents[0]["_id"] if documents else None},
-        )
+        log.info("batch stored", extra={
+            "records": batch.records, "stored": result.inserted, "duplicates": result.duplicates,
+            "dead_lettered": len(batch.poison),
+            "first_purchase_id": batch.documents[0]["_id"] if batch.documents else None})
 
     def _dead_letter(self, poison: list) -> None:
         assert self._producer is not None
