@@ -5,8 +5,9 @@ Starts its own Kafka and FerretDB on free loopback ports (so `make dev` may keep
 1. web    POST /api/buy peak throughput vs a bare aiohttp handler answering `{}`, with the same client
           (scripts/load.py in its own process); latency at half of web's peak.
 2. drain  the api storing 100,000 pre-produced events vs a raw bulk insert of the same documents.
-3. e2e    purchase-to-visible latency at a steady 1,000 purchases/s (load.py --verify), and the api's own
-          accepted-to-stored histogram.
+3. e2e    at a steady 1,000 purchases/s: the api's accepted-to-stored histogram (a stored purchase is what a
+          history read returns), then, in a second run, visibility as load.py --verify observes it through
+          history reads (on FerretDB each read scans the collection, so this one measures the reads too).
 4. rss    resident memory of web and api under that load.
 
 Prints a markdown table and writes bench/results/latest.json. Figures, not a pass/fail test: the machine
@@ -192,38 +193,44 @@ def bench_drain(stack: Stack, count: int) -> dict:
 
 
 def bench_e2e(stack: Stack, rate: int, seconds: float) -> tuple[dict, dict]:
-    env = stack.topic("bench-e2e")
-    api = stack.service("api", env)
-    web = stack.service("web", {**env, "API_URL": f"http://127.0.0.1:{api.port}"})
+    """Two runs at `rate`/s: one measured by the api's own histogram (accepted -> stored, which is when a
+    history read can see it), one verified by load.py polling the history, as a client sees it."""
     peaks = {"web": 0.0, "api": 0.0}
-    sampling = threading.Event()
+    e2e = {}
+    for verified in (False, True):
+        env = stack.topic("bench-e2e-verified" if verified else "bench-e2e")
+        api = stack.service("api", env)
+        web = stack.service("web", {**env, "API_URL": f"http://127.0.0.1:{api.port}"})
+        sampling = threading.Event()
 
-    def sample() -> None:
-        while not sampling.is_set():
-            for name, service in (("web", web), ("api", api)):
-                peaks[name] = max(peaks[name], rss_mib(service.process.pid))
-            time.sleep(0.25)
+        def sample() -> None:
+            while not sampling.is_set():
+                for name, service in (("web", web), ("api", api)):
+                    peaks[name] = max(peaks[name], rss_mib(service.process.pid))
+                time.sleep(0.25)
 
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        say(f"e2e: {rate} purchases/s for {seconds:.0f} s, verifying visibility")
-        result = load(f"http://127.0.0.1:{web.port}", "--rate", str(rate), "--duration", str(seconds),
-                      "--concurrency", "256", "--users", "20", "--verify")
-        metrics = requests.get(f"http://127.0.0.1:{api.port}/metrics", timeout=5).text
-    finally:
-        sampling.set()
-        sampler.join()
-        stack.stop(web)
-        stack.stop(api)
-    stored = histogram_quantiles(metrics, "purchase_accepted_to_stored_seconds")
-    e2e = {
-        "rate": result["rate"], "accepted": result["accepted"],
-        "missing": result["verify"]["missing"], "duplicated": result["verify"]["duplicated"],
-        "visible_p50_ms": result["verify"]["visible_ms"]["p50"], "visible_p99_ms": result["verify"]["visible_ms"]["p99"],
-        "stored_p50_ms": stored.get(0.5), "stored_p99_ms": stored.get(0.99),
-        "post_p50_ms": result["latency_ms"]["p50"], "post_p99_ms": result["latency_ms"]["p99"],
-    }
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            say(f"e2e: {rate} purchases/s for {seconds:.0f} s" + (", verifying through history reads" if verified else ""))
+            args = ["--rate", str(rate), "--duration", str(seconds), "--concurrency", "256", "--users", "20"]
+            result = load(f"http://127.0.0.1:{web.port}", *args, *(["--verify"] if verified else []))
+            time.sleep(1)
+            metrics = requests.get(f"http://127.0.0.1:{api.port}/metrics", timeout=5).text
+        finally:
+            sampling.set()
+            sampler.join()
+            stack.stop(web)
+            stack.stop(api)
+        if verified:
+            e2e.update({"missing": result["verify"]["missing"], "duplicated": result["verify"]["duplicated"],
+                        "visible_p50_ms": result["verify"]["visible_ms"]["p50"],
+                        "visible_p99_ms": result["verify"]["visible_ms"]["p99"]})
+        else:
+            stored = histogram_quantiles(metrics, "purchase_accepted_to_stored_seconds")
+            e2e.update({"rate": result["rate"], "accepted": result["accepted"],
+                        "stored_p50_ms": stored.get(0.5), "stored_p99_ms": stored.get(0.99),
+                        "post_p50_ms": result["latency_ms"]["p50"], "post_p99_ms": result["latency_ms"]["p99"]})
     return e2e, {"web": round(peaks["web"], 1), "api": round(peaks["api"], 1)}
 
 
@@ -256,10 +263,11 @@ def table(results: dict) -> str:
          "p99 <= 20 ms"),
         ("api drain of 100k events", f"{d['docs_per_s']} docs/s", f"{d['ceiling_docs_per_s']} docs/s (raw insert)",
          f"{d['ratio']:.0%}", ">= 70%"),
-        (f"purchase to visible at {e['rate']:.0f}/s", f"p50 {e['visible_p50_ms']} ms, p99 {e['visible_p99_ms']} ms",
-         "", "", "p99 <= 250 ms"),
-        ("accepted to stored (api histogram)", f"p50 <= {e['stored_p50_ms']} ms, p99 <= {e['stored_p99_ms']} ms",
-         "", "", ""),
+        (f"purchase to stored (= readable) at {e['rate']:.0f}/s, api histogram",
+         f"p50 <= {e['stored_p50_ms']} ms, p99 <= {e['stored_p99_ms']} ms", "", "", "p99 <= 250 ms"),
+        (f"purchase to visible in history reads at {e['rate']:.0f}/s, load.py --verify",
+         f"p50 {e['visible_p50_ms']} ms, p99 {e['visible_p99_ms']} ms; missing {e['missing']}, "
+         f"duplicated {e['duplicated']}", "", "", "p99 <= 250 ms"),
         ("resident memory under load", f"web {r['web']} MiB, api {r['api']} MiB", "", "",
          "web <= 60, api <= 80 MiB"),
     ]

@@ -49,7 +49,7 @@ DEAD_LETTERED = Counter("purchases_dead_lettered_total", "Records sent to the de
 COMMIT_FAILURES = Counter("consumer_commit_failures_total", "Offset commits that failed (records are redelivered)")
 ACCEPTED_TO_STORED = Histogram(
     "purchase_accepted_to_stored_seconds", "From web accepting a purchase (its timestamp) to its batch being stored",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 LAG = Gauge("consumer_lag", "Records behind the end of each assigned partition", ["topic", "partition"])
 
