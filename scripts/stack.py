@@ -20,6 +20,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("PURCHASE_CACHE") or Path.home() / ".cache" / "purchase-system")
@@ -311,18 +312,23 @@ def create_topics(bootstrap: str, topic: str, dead_letter_topic: str | None = No
     ensure_topics(KafkaConfig.from_env(env), partitions)
 
 
-def main(argv: list[str]) -> int:
+def fetch_command(argv: list[str], usage: str, steps: list[tuple[str, Callable[[], object]]]) -> int:
+    """`python -m scripts.<module> fetch`: run each step once, saying what it made; 1 with the reason if one fails."""
     if argv[1:] != ["fetch"]:
-        print(__doc__, file=sys.stderr)
+        print(usage, file=sys.stderr)
         return 2
     try:
         CACHE.mkdir(parents=True, exist_ok=True)
-        say(f"Kafka jars: {kafka_libs()}")
-        say(f"FerretDB: {ferretdb_binary()}")
+        for name, step in steps:
+            say(f"{name}: {step()}")
     except StackError as exc:
         say(f"error: {exc}")
         return 1
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return fetch_command(argv, __doc__, [("Kafka jars", kafka_libs), ("FerretDB", ferretdb_binary)])
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts.stack import CACHE, ROOT, StackError, require, run, say
+from scripts.stack import CACHE, ROOT, StackError, fetch_command, require, run, say
 
 HELM_VERSION = "v3.19.0"
 TILT_VERSION = "v0.33.21"
@@ -83,21 +83,15 @@ def tilt_binary() -> Path | None:
         return None
 
 
+def require_tilt() -> Path:
+    tilt = tilt_binary()
+    if tilt is None:
+        raise StackError("tilt could not be built; see above")
+    return tilt
+
+
 def main(argv: list[str]) -> int:
-    if argv[1:] != ["fetch"]:
-        print(__doc__, file=sys.stderr)
-        return 2
-    try:
-        say(f"helm: {helm_binary()}")
-        say(f"KEDA schemas: {keda_schemas()}")
-        tilt = tilt_binary()
-        if tilt is None:
-            raise StackError("tilt could not be built; see above")
-        say(f"tilt: {tilt}")
-    except StackError as exc:
-        say(f"error: {exc}")
-        return 1
-    return 0
+    return fetch_command(argv, __doc__, [("helm", helm_binary), ("KEDA schemas", keda_schemas), ("tilt", require_tilt)])
 
 
 if __name__ == "__main__":

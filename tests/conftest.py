@@ -13,20 +13,20 @@ from scripts.stack import FerretDB, KafkaServer, free_port
 from .support import System, sanitize
 
 
-@pytest.fixture(scope="session")
-def kafka(tmp_path_factory):
-    server = KafkaServer(tmp_path_factory.mktemp("kafka"), port=free_port())
+def _running(server):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory):
+    yield from _running(KafkaServer(tmp_path_factory.mktemp("kafka"), port=free_port()))
 
 
 @pytest.fixture(scope="session")
 def ferretdb(tmp_path_factory):
-    server = FerretDB(tmp_path_factory.mktemp("ferretdb"), port=free_port())
-    server.start()
-    yield server
-    server.stop()
+    yield from _running(FerretDB(tmp_path_factory.mktemp("ferretdb"), port=free_port()))
 
 
 def _restart_stopped(*servers) -> None:
