@@ -3,10 +3,13 @@
 Each test prints what it observed (accepted vs stored); run with -s to see the figures.
 """
 
+import signal
 import threading
 import time
 
 import pytest
+
+from scripts.stack import PythonService, free_port
 
 from ..support import accepted_ids, buy_body, post_buys, wait_until
 
@@ -74,3 +77,42 @@ def test_the_database_stopped_for_10s_under_traffic_loses_nothing_and_the_consum
     assert sorted(stored) == sorted(accepted)
     assert members_after == members_before, "the consumer lost its place in the group"
     assert "store failed, retrying" in system.log("api")
+
+
+def test_rebalances_under_traffic_lose_and_duplicate_nothing(system):
+    system.start_api()
+    first = system.api
+    system.start_web()
+    results: list = []
+    stop = threading.Event()
+
+    def traffic():
+        i = 0
+        while not stop.is_set():
+            results.extend(post_buys(system.web_url, [buy_body(f"user-{(i + k) % 40}") for k in range(40)], 20))
+            i += 40
+
+    sender = threading.Thread(target=traffic)
+    sender.start()
+    try:
+        time.sleep(2)
+        second = PythonService("api", system.workdir / "second", free_port(), system.env)
+        second.start()  # joins the group: the partitions are split between the two
+        system.api = second  # stopped with the system
+        wait_until(lambda: len(system.group_members()) == 2, 20, "the second consumer to join")
+        time.sleep(3)
+        first.process.send_signal(signal.SIGTERM)  # leaves the group: its partitions move to the second
+        assert first.process.wait(30) == 0
+        time.sleep(3)
+    finally:
+        stop.set()
+        sender.join()
+
+    accepted = accepted_ids(results)
+    wait_until(lambda: len(system.stored_ids()) >= len(accepted), 60, "every accepted purchase to be stored")
+    stored = system.stored_ids()
+    print(f"\n[rebalances] accepted={len(accepted)} stored={len(stored)} unique={len(set(stored))} "
+          f"members_at_end={len(system.group_members())}")
+    assert len(accepted) == len(results) > 0
+    assert sorted(stored) == sorted(accepted)
+    assert "batch stored" in second.log_path.read_text(), "the second consumer never stored anything"
