@@ -157,6 +157,7 @@ class PurchaseConsumer:
                     fetch_max_wait_ms=100,
                     # Notice within 30 s a topic created after we started (the chart's topics Job, say).
                     metadata_max_age_ms=30_000,
+                    metrics_enabled=False,  # kafka-python's own sensors, recorded per record, are never read
                 )
                 self._consumer.subscribe([kafka.topic])
                 self._producer = KafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True)

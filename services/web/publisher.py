@@ -76,6 +76,7 @@ class Publisher:
             max_block_ms=min(timeout, 1000),
             bootstrap_timeout_ms=timeout,
             retry_backoff_ms=100,
+            metrics_enabled=False,  # kafka-python's own sensors, recorded per record, are never read here
         )
         # Fetch the topic's metadata now: send() would otherwise block while it fetches it.
         if not producer.partitions_for(self._config.kafka.topic):
@@ -111,8 +112,9 @@ class Publisher:
         # The producer's delivery timeout bounds this already; the margin only guards against a bug.
         timeout = self._config.publish_timeout_ms / 1000 + 1
         try:
-            outcome = await asyncio.wait_for(acked, timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(timeout):
+                outcome = await acked
+        except TimeoutError:
             outcome = KafkaError("no acknowledgement in time")
         if isinstance(outcome, Exception):
             self._last_ok = False
