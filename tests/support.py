@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -192,6 +194,29 @@ async def _post_all(url: str, bodies: list[dict], concurrency: int, headers: lis
 def post_buys(url: str, bodies: list[dict], concurrency: int = 50, headers: list[dict] | None = None) -> list:
     """POST every body to web's /api/buy; returns (status, JSON answer) per body, in order."""
     return asyncio.run(_post_all(url, bodies, concurrency, headers))
+
+
+@contextmanager
+def traffic(url: str, users: int, burst: int = 20, pause_s: float = 0.0):
+    """Bursts of `burst` buys (20 at once) for `users` users, again and again until the block ends.
+    Yields the list that collects (status, answer) for every buy."""
+    results: list = []
+    stop = threading.Event()
+
+    def send() -> None:
+        i = 0
+        while not stop.is_set():
+            results.extend(post_buys(url, [buy_body(f"user-{(i + k) % users}") for k in range(burst)], 20))
+            i += burst
+            time.sleep(pause_s)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        yield results
+    finally:
+        stop.set()
+        sender.join()
 
 
 def accepted_ids(results: list) -> list[str]:

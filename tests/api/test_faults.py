@@ -4,14 +4,13 @@ Each test prints what it observed (accepted vs stored); run with -s to see the f
 """
 
 import signal
-import threading
 import time
 
 import pytest
 
 from scripts.stack import PythonService, free_port
 
-from ..support import accepted_ids, buy_body, post_buys, wait_until
+from ..support import accepted_ids, buy_body, post_buys, traffic, wait_until
 
 
 @pytest.mark.service_env(CONSUMER_BATCH_SIZE="25")
@@ -42,19 +41,7 @@ def test_the_database_stopped_for_10s_under_traffic_loses_nothing_and_the_consum
     system.start_web()
     members_before = wait_until(system.group_members, 10, "the consumer to join its group")
 
-    results: list = []
-    stop = threading.Event()
-
-    def traffic():
-        i = 0
-        while not stop.is_set():
-            results.extend(post_buys(system.web_url, [buy_body(f"user-{(i + k) % 25}") for k in range(20)], 20))
-            i += 20
-            time.sleep(0.1)
-
-    sender = threading.Thread(target=traffic)
-    sender.start()
-    try:
+    with traffic(system.web_url, users=25, pause_s=0.1) as results:
         time.sleep(3)
         system.ferretdb.kill()
         outage_started = time.monotonic()
@@ -62,9 +49,6 @@ def test_the_database_stopped_for_10s_under_traffic_loses_nothing_and_the_consum
         system.ferretdb.start()
         outage_s = time.monotonic() - outage_started
         time.sleep(3)
-    finally:
-        stop.set()
-        sender.join()
 
     accepted = accepted_ids(results)
     wait_until(lambda: len(system.stored_ids()) >= len(accepted), 60, "the backlog to be stored")
@@ -83,18 +67,7 @@ def test_rebalances_under_traffic_lose_and_duplicate_nothing(system):
     system.start_api()
     first = system.api
     system.start_web()
-    results: list = []
-    stop = threading.Event()
-
-    def traffic():
-        i = 0
-        while not stop.is_set():
-            results.extend(post_buys(system.web_url, [buy_body(f"user-{(i + k) % 40}") for k in range(40)], 20))
-            i += 40
-
-    sender = threading.Thread(target=traffic)
-    sender.start()
-    try:
+    with traffic(system.web_url, users=40, burst=40) as results:
         time.sleep(2)
         second = PythonService("api", system.workdir / "second", free_port(), system.env)
         second.start()  # joins the group: the partitions are split between the two
@@ -104,9 +77,6 @@ def test_rebalances_under_traffic_lose_and_duplicate_nothing(system):
         first.process.send_signal(signal.SIGTERM)  # leaves the group: its partitions move to the second
         assert first.process.wait(30) == 0
         time.sleep(3)
-    finally:
-        stop.set()
-        sender.join()
 
     accepted = accepted_ids(results)
     wait_until(lambda: len(system.stored_ids()) >= len(accepted), 60, "every accepted purchase to be stored")
