@@ -32,6 +32,7 @@ import aiohttp  # noqa: E402
 from services.core.purchase import ITEMS  # noqa: E402
 
 REQUEST_TIMEOUT_S = 10.0
+FULL_LOOK_ATTEMPTS = 4  # tries at reading a whole history at the end of --verify, 1 s, 2 s, 3 s apart
 
 
 @dataclass
@@ -51,7 +52,8 @@ class Run:
     interrupted: bool = False
     lag: list[dict[str, Any]] = field(default_factory=list)
     visible_ms: dict[str, float] = field(default_factory=dict)  # purchase id -> ms from sending it to visible
-    missing: list[str] = field(default_factory=list)  # accepted, but not in any history at the end
+    missing: list[str] = field(default_factory=list)  # accepted, but not in its user's history at the end
+    unreadable: list[str] = field(default_factory=list)  # users whose history could not be read at the end
     duplicated: list[str] = field(default_factory=list)  # in a history more than once
     unexpected: int = 0  # in this run's users' histories, but never accepted by this run
 
@@ -177,12 +179,24 @@ async def verify(session: aiohttp.ClientSession, url: str, run: Run, until: asyn
                 break
         await asyncio.gather(*(look(user, pids) for user, pids in pending.items()))
         await asyncio.sleep(poll_s)
-    # A last full look at every user of the run: duplicates, and purchases nobody here accepted.
+    # A last full look at every user of the run: duplicates, and purchases nobody here accepted. As many
+    # reads in flight as while polling (a burst of full reads can outrun a slow database), each retried: a
+    # history that cannot be read is reported as unreadable, never as purchases missing from it.
+    async def full_look(user: str) -> list[str] | None:
+        for attempt in range(FULL_LOOK_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(attempt)
+            async with slots:
+                ids = await history_ids(session, url, user)
+            if ids is not None:
+                return ids
+        return None
+
     users = sorted({o.user for o in run.outcomes})
-    seen: Counter = Counter()
-    for ids in await asyncio.gather(*(history_ids(session, url, u) for u in users)):
-        seen.update(ids or ())
-    accepted_ids = {o.purchase_id for o in run.accepted}
+    histories = dict(zip(users, await asyncio.gather(*(full_look(u) for u in users))))
+    run.unreadable = [user for user, ids in histories.items() if ids is None]
+    seen: Counter = Counter(pid for ids in histories.values() for pid in ids or ())
+    accepted_ids = {o.purchase_id for o in run.accepted if histories[o.user] is not None}
     run.duplicated = sorted(pid for pid, n in seen.items() if n > 1)
     run.unexpected = sum(1 for pid in seen if pid not in accepted_ids)
     run.missing = sorted(accepted_ids - seen.keys())
@@ -252,6 +266,7 @@ def report(run: Run, verified: bool) -> dict[str, Any]:
             "missing": len(run.missing), "missing_ids": run.missing[:20],
             "duplicated": len(run.duplicated), "duplicated_ids": run.duplicated[:20],
             "unexpected": run.unexpected,
+            "unreadable_users": len(run.unreadable), "unreadable_user_ids": run.unreadable[:20],
             "visible_ms": latency_summary(list(run.visible_ms.values())),
         }
     if run.lag:
@@ -272,11 +287,14 @@ def print_summary(result: dict[str, Any]) -> None:
     ]
     if "verify" in result:
         v = result["verify"]
-        lines.append(f"verify      missing={v['missing']} duplicated={v['duplicated']} unexpected={v['unexpected']}"
+        lines.append(f"verify      missing={v['missing']} duplicated={v['duplicated']} unexpected={v['unexpected']} "
+                     f"unreadable users={v['unreadable_users']}"
                      f"  visible after ms p50={v['visible_ms']['p50']} p90={v['visible_ms']['p90']} "
                      f"p99={v['visible_ms']['p99']}")
         if v["missing_ids"]:
             lines.append(f"            missing ids (first 20): {', '.join(v['missing_ids'])}")
+        if v["unreadable_user_ids"]:
+            lines.append(f"            history unreadable (first 20), not verified: {', '.join(v['unreadable_user_ids'])}")
     if "lag" in result:
         lines.append(f"lag         max={result['lag_max']} last={result['lag'][-1]['total']} "
                      f"({len(result['lag'])} samples)")
@@ -380,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(result)
     if args.json:
         print(json.dumps(result))
-    if args.verify and (result["verify"]["missing"] or result["verify"]["duplicated"]):
+    if args.verify and any(result["verify"][k] for k in ("missing", "duplicated", "unreadable_users")):
         return 1
     return 0
 

@@ -7,9 +7,9 @@ import time
 
 import requests
 
-from scripts.stack import ROOT
+from scripts.stack import ROOT, PythonService, create_topics
 
-from ..support import wait_until
+from ..support import ready, wait_until
 
 
 def load(system, *args: str) -> subprocess.Popen:
@@ -38,10 +38,26 @@ def test_a_verified_run_counts_every_purchase_visible_exactly_once(system):
 
 
 def test_verify_fails_when_accepted_purchases_never_become_visible(system):
-    system.start_web()  # no api: purchases are accepted into Kafka, but nothing stores them
+    # api serves history reads from the same database, but consumes another (empty) topic: nothing is stored.
+    other = f"{system.topic}-other"
+    create_topics(system.kafka.bootstrap, other, f"{other}.dlq")
+    system.api = PythonService("api", system.workdir, system.api_port, {**system.env, "KAFKA_TOPIC": other})
+    system.api.start()
+    wait_until(lambda: ready(f"{system.api_url}/readyz"), 30, "api /readyz")
+    system.start_web()
     code, result = finish(load(system, "--burst", "20", "--users", "4", "--verify", "--verify-timeout", "2"))
     assert code == 1
     assert result["accepted"] == 20 and result["verify"]["missing"] == 20
+    assert result["verify"]["unreadable_users"] == 0
+
+
+def test_verify_reports_histories_it_cannot_read_as_unverified_not_as_missing(system):
+    system.start_web()  # no api: web answers 503 to every history read
+    code, result = finish(load(system, "--burst", "20", "--users", "4", "--verify", "--verify-timeout", "2"))
+    assert code == 1
+    verify = result["verify"]
+    assert result["accepted"] == 20 and (verify["missing"], verify["unreadable_users"]) == (0, 4)
+    assert len(set(verify["unreadable_user_ids"])) == 4
 
 
 def test_with_api_stopped_the_backlog_shows_as_lag_and_drains_once_api_runs(system):
