@@ -8,25 +8,37 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.stack import FerretDB, KafkaServer, free_port
+from scripts.stack import FERRETDB_VERSION, KAFKA_VERSION, FerretDB, KafkaServer, free_port
 
 from .support import System, sanitize
 
 
-def _running(server):
+# What the real-server and real-tool tests ran against, for the summary at the end of the session.
+REAL = {
+    "kafka": f"Apache Kafka {KAFKA_VERSION} (KRaft)",
+    "ferretdb": f"FerretDB {FERRETDB_VERSION} (SQLite)",
+    "chart": "the real helm binary",
+    "manifests": "the real tilt binary",
+}
+_started: dict[str, str] = {}
+_fixtures_of: dict[str, tuple[str, ...]] = {}
+
+
+def _running(server, name: str):
     server.start()
+    _started[name] = f"{REAL[name]} at 127.0.0.1:{server.port}"
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory):
-    yield from _running(KafkaServer(tmp_path_factory.mktemp("kafka"), port=free_port()))
+    yield from _running(KafkaServer(tmp_path_factory.mktemp("kafka"), port=free_port()), "kafka")
 
 
 @pytest.fixture(scope="session")
 def ferretdb(tmp_path_factory):
-    yield from _running(FerretDB(tmp_path_factory.mktemp("ferretdb"), port=free_port()))
+    yield from _running(FerretDB(tmp_path_factory.mktemp("ferretdb"), port=free_port()), "ferretdb")
 
 
 def _restart_stopped(*servers) -> None:
@@ -55,3 +67,22 @@ def running_system(request, kafka, ferretdb, tmp_path_factory):
     made.start_web()
     yield made
     made.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Which tests ran against real servers and tools, and how they ended (CI shows that none were skipped)."""
+    outcomes: dict[str, dict[str, int]] = {name: {} for name in REAL}
+    for status in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(status, []):
+            if report.when == "call" or report.outcome != "passed":
+                for name in REAL:
+                    if name in _fixtures_of.get(report.nodeid, ()):
+                        outcomes[name][status] = outcomes[name].get(status, 0) + 1
+    terminalreporter.section("real servers and tools")
+    for name, what in REAL.items():
+        counts = ", ".join(f"{n} {status}" for status, n in outcomes[name].items()) or "not run"
+        terminalreporter.write_line(f"{_started.get(name, what)}: {counts}")
+
+
+def pytest_collection_modifyitems(items):
+    _fixtures_of.update((item.nodeid, tuple(item.fixturenames)) for item in items)
