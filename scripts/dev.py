@@ -1,7 +1,7 @@
 """`make dev`: Kafka, the MongoDB-wire server, web on :8080 and api on :8081, until Ctrl-C.
 
 KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI, when set, name servers to use instead of starting our own.
-Data lives in .dev/ (git-ignored) and survives restarts. Ctrl-C stops everything this started,
+Data lives in .dev/ (git-ignored; DEV_DIR names another folder) and survives restarts. Ctrl-C stops everything this started,
 services first (so web flushes and api commits), then Kafka and FerretDB.
 """
 
@@ -12,10 +12,11 @@ import signal
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 from scripts.stack import ROOT, FerretDB, KafkaServer, PythonService, Server, StackError, create_topics, say
 
-DATA = ROOT / ".dev"
+DATA = Path(os.environ.get("DEV_DIR") or ROOT / ".dev")
 WEB_PORT = int(os.environ.get("WEB_PORT", "8080"))
 API_PORT = int(os.environ.get("API_PORT", "8081"))
 
