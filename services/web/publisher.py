@@ -20,6 +20,8 @@ from services.common.http import ServiceUnavailable
 from services.core.config import WebConfig
 from services.core.purchase import Purchase, encode_event
 
+from .partitioner import CachedKeyPartitioner
+
 log = logging.getLogger(__name__)
 
 CONNECT_RETRY_S = 2.0
@@ -77,6 +79,7 @@ class Publisher:
             bootstrap_timeout_ms=timeout,
             retry_backoff_ms=100,
             metrics_enabled=False,  # kafka-python's own sensors, recorded per record, are never read here
+            partitioner=CachedKeyPartitioner(),  # the default choice; its pure-Python hash once per user
         )
         # Fetch the topic's metadata now: send() would otherwise block while it fetches it.
         if not producer.partitions_for(self._config.kafka.topic):
