@@ -1,8 +1,8 @@
 """`make dev`: Kafka, the MongoDB-wire server, web on :8080 and api on :8081, until Ctrl-C.
 
 KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI, when set, name servers to use instead of starting our own.
-Data lives in .dev/ (git-ignored; DEV_DIR names another folder) and survives restarts. Ctrl-C stops everything this started,
-services first (so web flushes and api commits), then Kafka and FerretDB.
+Data lives in .dev/ (git-ignored; DEV_DIR names another folder) and survives restarts. Ctrl-C stops
+everything this started, services first (so web flushes and api commits), then Kafka and FerretDB.
 """
 
 from __future__ import annotations
