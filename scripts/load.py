@@ -294,7 +294,8 @@ def print_summary(result: dict[str, Any]) -> None:
         if v["missing_ids"]:
             lines.append(f"            missing ids (first 20): {', '.join(v['missing_ids'])}")
         if v["unreadable_user_ids"]:
-            lines.append(f"            history unreadable (first 20), not verified: {', '.join(v['unreadable_user_ids'])}")
+            lines.append("            history unreadable (first 20), not verified: "
+                         + ", ".join(v["unreadable_user_ids"]))
     if "lag" in result:
         lines.append(f"lag         max={result['lag_max']} last={result['lag'][-1]['total']} "
                      f"({len(result['lag'])} samples)")

@@ -15,7 +15,8 @@ from scripts.stack import ROOT, free_port
 from ..support import ready, sanitize, wait_until
 
 
-def test_make_dev_shows_a_bought_purchase_in_history_and_ctrl_c_stops_what_it_started(kafka, ferretdb, tmp_path, request):
+def test_make_dev_shows_a_bought_purchase_in_history_and_ctrl_c_stops_what_it_started(kafka, ferretdb, tmp_path,
+                                                                                     request):
     name = sanitize(request.node.name)[:40]
     web_port, api_port = free_port(), free_port()
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "MONGODB_URI": ferretdb.uri,
