@@ -51,7 +51,7 @@ def main() -> int:
     while True:
         try:
             created = ensure_topics(kafka, partitions, replication)
-            log.info("topics ready", extra={"created": created, "topic": kafka.topic, "partitions": partitions,
+            log.info("topics ready", extra={"created_topics": created, "topic": kafka.topic, "partitions": partitions,
                                             "dead_letter_topic": kafka.dead_letter_topic})
             return 0
         except KafkaError as exc:
