@@ -113,6 +113,11 @@ def ferretdb_binary() -> Path:
     return binary
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (what `random-uuid` prints)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
 # --- running servers -------------------------------------------------------------------------------
 
 _handed_out: set[int] = set()
@@ -193,10 +198,11 @@ class KafkaServer(Server):
     name = "kafka"
 
     def __init__(self, data_dir: Path, port: int = 9092, controller_port: int | None = None,
-                 heap: str = "512m") -> None:
+                 heap: str = "512m", cluster_id: str | None = None) -> None:
         super().__init__(data_dir, port)
         self.controller_port = controller_port or free_port()
         self.heap = heap
+        self.cluster_id = cluster_id or new_cluster_id()
         self.libs = kafka_libs()
 
     @property
@@ -239,8 +245,9 @@ class KafkaServer(Server):
         properties = self._properties()
         if (self.data_dir / "logs" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        run(self._java("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
+        # `--cluster-id=ID`, one argument: one id in 64 starts with '-', which as a separate argument the
+        # storage tool's parser takes for an option ("expected one argument").
+        run(self._java("kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={self.cluster_id}",
                        "-c", str(properties)), "formatting Kafka storage")
 
     def command(self) -> list[str]:
