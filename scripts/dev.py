@@ -19,6 +19,8 @@ from scripts.stack import ROOT, FerretDB, KafkaServer, PythonService, Server, St
 DATA = Path(os.environ.get("DEV_DIR") or ROOT / ".dev")
 WEB_PORT = int(os.environ.get("WEB_PORT", "8080"))
 API_PORT = int(os.environ.get("API_PORT", "8081"))
+KAFKA_PORT = int(os.environ.get("KAFKA_PORT", "9092"))  # and KAFKA_PORT + 1 for its controller
+FERRETDB_PORT = int(os.environ.get("FERRETDB_PORT", "27017"))
 
 
 def wait_ready(url: str, timeout: float = 30.0) -> bool:
@@ -51,17 +53,17 @@ def main() -> int:
     try:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
-            kafka = KafkaServer(DATA / "kafka", port=9092, controller_port=9093)
-            say("starting Kafka on 127.0.0.1:9092")
+            kafka = KafkaServer(DATA / "kafka", port=KAFKA_PORT, controller_port=KAFKA_PORT + 1)
+            say(f"starting Kafka on 127.0.0.1:{KAFKA_PORT}")
+            started.append(kafka)  # before start(): a Ctrl-C while it starts must stop it too
             kafka.start()
-            started.append(kafka)
             bootstrap = kafka.bootstrap
         mongodb_uri = os.environ.get("MONGODB_URI")
         if not mongodb_uri:
-            ferretdb = FerretDB(DATA / "ferretdb", port=27017)
-            say("starting FerretDB on 127.0.0.1:27017")
-            ferretdb.start()
+            ferretdb = FerretDB(DATA / "ferretdb", port=FERRETDB_PORT)
+            say(f"starting FerretDB on 127.0.0.1:{FERRETDB_PORT}")
             started.append(ferretdb)
+            ferretdb.start()
             mongodb_uri = ferretdb.uri
         topic = os.environ.get("KAFKA_TOPIC", "purchases")
         create_topics(bootstrap, topic, os.environ.get("KAFKA_DLQ_TOPIC"))
@@ -70,8 +72,9 @@ def main() -> int:
                "API_URL": f"http://127.0.0.1:{API_PORT}"}
         for name, port in (("api", API_PORT), ("web", WEB_PORT)):
             service = PythonService(name, DATA, port, env)
-            service.start()
+            say(f"starting {name} on 127.0.0.1:{port}")
             started.append(service)
+            service.start()
             if not wait_ready(f"http://127.0.0.1:{port}/readyz"):
                 raise StackError(f"{name} did not become ready; see {service.log_path}")
 

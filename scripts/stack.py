@@ -10,6 +10,7 @@ proxy. Both land in $PURCHASE_CACHE (default ~/.cache/purchase-system) and are r
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -123,6 +125,28 @@ def new_cluster_id() -> str:
 _handed_out: set[int] = set()
 
 
+@contextlib.contextmanager
+def signals_deferred(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)):
+    """Hold SIGINT/SIGTERM until the block ends, then deliver them to the handlers in place before.
+
+    Around Popen(): a Ctrl-C raised inside it would leave a child running that we hold no handle to, so
+    nobody could stop it. (Masking the signals instead would be inherited by the child.) Only the main thread
+    can set handlers; elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: held.append(signum)) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in held:
+            signal.raise_signal(signum)
+
+
 def free_port() -> int:
     """A port free now, and never one this process handed out before (the OS may offer the same one twice)."""
     while True:
@@ -165,9 +189,10 @@ class Server:
         self.prepare()
         log = open(self.log_path, "ab")
         # A session of its own: Ctrl-C in a terminal reaches only our supervisor, which stops us in order.
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True,
-                                        env=self.env, cwd=ROOT)
+        with signals_deferred():
+            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            env=self.env, cwd=ROOT)
         log.close()
         deadline = time.monotonic() + timeout
         while not port_open(self.port):

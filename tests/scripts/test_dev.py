@@ -6,11 +6,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import pytest
 import requests
 from kafka import KafkaConsumer
 
-from scripts.stack import ROOT, free_port
+from scripts.stack import ROOT, free_port, port_open
 
 from ..support import ready, sanitize, wait_until
 
@@ -51,3 +53,45 @@ def test_make_dev_shows_a_bought_purchase_in_history_and_ctrl_c_stops_what_it_st
     assert output.index("stopping web") < output.index("stopping api"), output
     assert not ready(f"{web}/healthz") and not ready(f"http://127.0.0.1:{api_port}/healthz")
     assert (tmp_path / "web.log").exists() and (tmp_path / "api.log").exists()
+
+
+@pytest.mark.parametrize("moment", ["starting Kafka", "formatting Kafka storage: done", "starting FerretDB",
+                                    "starting api", "starting web"])
+def test_ctrl_c_at_any_moment_of_make_devs_start_stops_everything_it_started(tmp_path, moment):
+    """Its own Kafka and FerretDB, on free ports; Ctrl-C as soon as `moment` appears in its output."""
+    ports = {"KAFKA_PORT": free_port(), "FERRETDB_PORT": free_port(), "WEB_PORT": free_port(),
+             "API_PORT": free_port()}
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI")}
+    env.update({name: str(port) for name, port in ports.items()}, DEV_DIR=str(tmp_path), LOG_LEVEL="INFO")
+    dev = subprocess.Popen([sys.executable, "-m", "scripts.dev"], cwd=ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: list[str] = []
+    try:
+        for line in dev.stdout:
+            seen.append(line)
+            if moment in line:
+                break
+        assert any(moment in line for line in seen), "".join(seen)
+        dev.send_signal(signal.SIGINT)
+        rest = dev.communicate(timeout=60)[0]
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+    output = "".join(seen) + rest
+    assert dev.returncode == 0, output
+    still_open = [name for name, port in ports.items() if port_open(port)]
+    controller = ports["KAFKA_PORT"] + 1
+    assert not still_open and not port_open(controller), f"left running: {still_open}\n{output}"
+    assert not processes_mentioning(str(tmp_path)), output
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids of live processes whose command line names `text` (Kafka's properties, FerretDB's data folder)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            pass
+    return found
