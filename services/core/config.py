@@ -96,6 +96,8 @@ class WebConfig:
     api_url: str = "http://127.0.0.1:8081"
     publish_timeout_ms: int = 4000
     linger_ms: int = 2
+    max_awaiting_ack: int = 1000
+    wedged_after_s: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "WebConfig":
@@ -106,6 +108,8 @@ class WebConfig:
             api_url=(env.get("API_URL") or cls.api_url).rstrip("/"),
             publish_timeout_ms=_int(env, "PUBLISH_TIMEOUT_MS", cls.publish_timeout_ms, minimum=500),
             linger_ms=_int(env, "KAFKA_LINGER_MS", cls.linger_ms, minimum=0),
+            max_awaiting_ack=_int(env, "MAX_AWAITING_ACK", cls.max_awaiting_ack),
+            wedged_after_s=_int(env, "LIVENESS_WEDGED_AFTER_S", cls.wedged_after_s),
         )
 
 

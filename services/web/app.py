@@ -75,12 +75,18 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Alive unless deliveries have only failed for a long while although Kafka answers (a restart heals it)."""
+    if request.app[PUBLISHER].wedged:
+        return json_response({"status": "kafka producer wedged"}, status=503)
     return json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
-    ready = request.app[PUBLISHER].ready
-    return json_response({"status": "ready" if ready else "kafka unavailable"}, status=200 if ready else 503)
+    """Can Kafka take a purchase now: a live metadata check of the topic, not the last publish's outcome."""
+    publisher = request.app[PUBLISHER]
+    ready = publisher.ready
+    return json_response({"status": "ready" if ready else "kafka unavailable", "kafka": publisher.kafka.to_json()},
+                         status=200 if ready else 503)
 
 
 async def _publisher_ctx(app: web.Application):

@@ -4,6 +4,12 @@ kafka-python has no asyncio API: its producer sends from its own I/O thread and 
 there. The outcomes are handed back to the event loop through a queue and `call_soon_threadsafe`, so a
 request awaits its acknowledgement without ever blocking the loop. One acknowledged batch completes many
 futures at once: they share one wake-up of the loop instead of one each.
+
+It heals itself. kafka-python's idempotent producer can stay wedged after its batches expire during a broker
+crash (it answers every later send with a timeout, for good), so a producer that fails a delivery is replaced
+by a new one as soon as Kafka answers again; the old one is closed in the background once its own records
+have been acknowledged or have expired, so every request waiting on it still gets its answer. A purchase is
+answered within the publish timeout, whatever happens: 202 once acknowledged, else 503 (outcome unknown).
 """
 
 from __future__ import annotations
@@ -12,27 +18,43 @@ import asyncio
 import collections
 import logging
 import threading
+import time
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+from prometheus_client import Counter, Gauge
 
 from services.common.http import ServiceUnavailable
 from services.core.config import WebConfig
 from services.core.purchase import Purchase, encode_event
 
+from .delivery import DeliveryHealth
+from .kafka_probe import KafkaProbe, KafkaState
 from .partitioner import CachedKeyPartitioner
 
 log = logging.getLogger(__name__)
 
-CONNECT_RETRY_S = 2.0
+CONNECT_RETRY_S = 1.0
+# send() may block (for metadata, or for buffer space) on the event loop: keep that short.
+MAX_BLOCK_MS = 250
+# The producer expires a record this long before the request's deadline, so its own answer (which says
+# whether the record left) normally comes first, and the deadline only guards against a bug.
+EXPIRY_MARGIN_MS = 300
+
+AWAITING = Gauge("purchases_awaiting_ack", "Purchases sent to Kafka whose acknowledgement is awaited")
+REPLACEMENTS = Counter("kafka_producer_replacements_total", "Producers replaced after a failed delivery")
 
 
 class Publisher:
     def __init__(self, config: WebConfig) -> None:
         self._config = config
         self._producer: KafkaProducer | None = None
-        self._connecting: asyncio.Task | None = None
-        self._last_ok = True
+        self._tasks: list[asyncio.Task] = []
+        self._replacing: asyncio.Task | None = None
+        self._retiring: set[asyncio.Future] = set()
+        self._awaiting = 0
+        self._health = DeliveryHealth(wedged_after_s=config.wedged_after_s)
+        self._probe = KafkaProbe(config.kafka)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._settled: collections.deque = collections.deque()  # (future, outcome), from the producer's thread
         self._wakeup_lock = threading.Lock()
@@ -43,64 +65,124 @@ class Publisher:
     async def start(self) -> None:
         """Connect in the background: web serves (and answers 503 to buys) until Kafka is reachable."""
         self._loop = asyncio.get_running_loop()
-        self._connecting = asyncio.create_task(self._connect_until_ready())
+        self._tasks = [asyncio.create_task(self._connect_first()), asyncio.create_task(self._probe.run())]
 
     async def close(self) -> None:
-        if self._connecting is not None:
-            self._connecting.cancel()
+        for task in [*self._tasks, self._replacing]:
+            if task is not None:
+                task.cancel()
+        loop = asyncio.get_running_loop()
+        if self._retiring:
+            await asyncio.wait(self._retiring)
         if self._producer is not None:
             # flush() waits for every record in flight; the handlers awaiting them complete first.
-            await asyncio.get_running_loop().run_in_executor(None, self._producer.close, 10)
+            await loop.run_in_executor(None, self._producer.close, 10)
             self._producer = None
+        self._probe.close()
 
-    async def _connect_until_ready(self) -> None:
+    async def _connect_first(self) -> None:
+        self._producer = await self._new_producer_when_kafka_answers()
+        log.info("kafka producer connected", extra={"topic": self._config.kafka.topic})
+
+    async def _new_producer_when_kafka_answers(self) -> KafkaProducer:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                self._producer = await loop.run_in_executor(None, self._new_producer)
-                log.info("kafka producer connected", extra={"topic": self._config.kafka.topic})
-                return
+                return await loop.run_in_executor(None, self._new_producer)
             except KafkaError as exc:
                 log.warning("kafka unreachable, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(CONNECT_RETRY_S)
 
     def _new_producer(self) -> KafkaProducer:
-        timeout = self._config.publish_timeout_ms
+        delivery_timeout = self._config.publish_timeout_ms - EXPIRY_MARGIN_MS
         producer = KafkaProducer(
             **self._config.kafka.client_options(),
             acks="all",
             enable_idempotence=True,
             linger_ms=self._config.linger_ms,
-            # A purchase is either acknowledged or failed within the publish timeout, so a client
-            # waits at most that long, and a record we reported as failed is not sent later.
-            delivery_timeout_ms=timeout,
-            request_timeout_ms=max(timeout - self._config.linger_ms - 100, 100),
-            max_block_ms=min(timeout, 1000),
-            bootstrap_timeout_ms=timeout,
+            delivery_timeout_ms=delivery_timeout,
+            request_timeout_ms=max(delivery_timeout - self._config.linger_ms - 100, 100),
+            max_block_ms=MAX_BLOCK_MS,
+            bootstrap_timeout_ms=self._config.publish_timeout_ms,
             retry_backoff_ms=100,
             metrics_enabled=False,  # kafka-python's own sensors, recorded per record, are never read here
             partitioner=CachedKeyPartitioner(),  # the default choice; its pure-Python hash once per user
         )
         # Fetch the topic's metadata now: send() would otherwise block while it fetches it.
-        if not producer.partitions_for(self._config.kafka.topic):
+        try:
+            if not producer.partitions_for(self._config.kafka.topic):
+                raise KafkaError(f"topic {self._config.kafka.topic!r} does not exist")
+        except Exception:
             producer.close(0)
-            raise KafkaError(f"topic {self._config.kafka.topic!r} does not exist")
+            raise
         return producer
+
+    # -- healing ----------------------------------------------------------------------------------
+
+    def _delivery_failed(self, producer: KafkaProducer) -> None:
+        self._health.failed(time.monotonic())
+        if producer is self._producer and self._replacing is None:
+            self._replacing = asyncio.create_task(self._replace(producer))
+
+    async def _replace(self, old: KafkaProducer) -> None:
+        """A new producer once Kafka answers; the old one retires when its records are settled."""
+        log.warning("kafka producer failed a delivery; replacing it")
+        try:
+            new = await self._new_producer_when_kafka_answers()
+            self._producer = new
+            REPLACEMENTS.inc()
+            log.info("kafka producer replaced", extra={"topic": self._config.kafka.topic})
+        finally:
+            self._replacing = None
+        # Its records are acknowledged or expired within the delivery timeout; close() waits for that.
+        retiring = asyncio.get_running_loop().run_in_executor(None, old.close, self._config.publish_timeout_ms / 1000)
+        self._retiring.add(retiring)
+        retiring.add_done_callback(self._retiring.discard)
 
     # -- state ------------------------------------------------------------------------------------
 
     @property
+    def kafka(self) -> KafkaState:
+        return self._probe.state
+
+    @property
     def ready(self) -> bool:
-        """Connected, and the last publish (if any) was acknowledged."""
-        return self._producer is not None and self._last_ok
+        """A producer, and Kafka answering with a leader for every partition of the topic, now."""
+        return self._producer is not None and self._probe.state.can_take_purchases
+
+    @property
+    def wedged(self) -> bool:
+        """Deliveries have only failed for a long while although Kafka answers: a restart is the remedy."""
+        return self._health.wedged(time.monotonic(), self._probe.state.reachable)
 
     # -- publishing -------------------------------------------------------------------------------
 
     async def publish(self, purchase: Purchase) -> None:
-        """Return once the broker has acknowledged the purchase (acks=all); else raise ServiceUnavailable."""
+        """Return once the broker has acknowledged the purchase (acks=all); else raise ServiceUnavailable
+        within the publish timeout. A 503 means the outcome is unknown: retry with the same Idempotency-Key."""
+        deadline = self._loop.time() + self._config.publish_timeout_ms / 1000
         producer = self._producer
         if producer is None:
             raise ServiceUnavailable("Kafka is not reachable yet; try again shortly", retry_after=2)
+        if not self._probe.state.reachable:
+            raise ServiceUnavailable("Kafka is not reachable; try again shortly", retry_after=2)
+        if self._awaiting >= self._config.max_awaiting_ack:
+            raise ServiceUnavailable("too many purchases awaiting Kafka; try again shortly", retry_after=1)
+        self._awaiting += 1
+        AWAITING.inc()
+        try:
+            outcome = await self._send(producer, purchase, deadline)
+        finally:
+            self._awaiting -= 1
+            AWAITING.dec()
+        if isinstance(outcome, Exception):
+            self._delivery_failed(producer)
+            log.warning("publish failed", extra={"purchase_id": purchase.id, "error": repr(outcome)})
+            raise ServiceUnavailable(f"Kafka did not acknowledge the purchase: {type(outcome).__name__}")
+        self._health.acknowledged()
+
+    async def _send(self, producer: KafkaProducer, purchase: Purchase, deadline: float) -> object:
+        """The broker's answer for one record: its metadata, or the exception that says why not."""
         acked: asyncio.Future = self._loop.create_future()
         try:
             record = producer.send(
@@ -109,21 +191,13 @@ class Publisher:
                 value=encode_event(purchase),
             )
         except KafkaError as exc:
-            self._last_ok = False
-            raise ServiceUnavailable(f"Kafka did not take the purchase: {type(exc).__name__}") from exc
+            return exc
         record.add_both(self._settle_threadsafe, acked)
-        # The producer's delivery timeout bounds this already; the margin only guards against a bug.
-        timeout = self._config.publish_timeout_ms / 1000 + 1
         try:
-            async with asyncio.timeout(timeout):
-                outcome = await acked
+            async with asyncio.timeout_at(deadline):
+                return await acked
         except TimeoutError:
-            outcome = KafkaError("no acknowledgement in time")
-        if isinstance(outcome, Exception):
-            self._last_ok = False
-            log.warning("publish failed", extra={"purchase_id": purchase.id, "error": repr(outcome)})
-            raise ServiceUnavailable(f"Kafka did not acknowledge the purchase: {type(outcome).__name__}")
-        self._last_ok = True
+            return KafkaError("no acknowledgement in time")
 
     def _settle_threadsafe(self, future: asyncio.Future, outcome: object) -> None:
         """Called on the producer's thread (or at once, on ours): queue the outcome, wake the loop once."""

@@ -4,10 +4,10 @@ import time
 
 import requests
 
-from ..support import buy_body, wait_until
+from ..support import buy_body, ready, wait_until
 
 
-def test_with_kafka_stopped_web_answers_503_within_5s_and_accepts_again_once_kafka_is_back(system):
+def test_with_kafka_stopped_web_answers_503_within_4s_and_accepts_again_once_kafka_is_back(system):
     system.start_api()
     system.start_web()
     before = requests.post(f"{system.web_url}/api/buy", json=buy_body("dora"), timeout=10)
@@ -25,9 +25,14 @@ def test_with_kafka_stopped_web_answers_503_within_5s_and_accepts_again_once_kaf
             assert int(response.headers["Retry-After"]) >= 1
         assert requests.get(f"{system.web_url}/readyz", timeout=5).status_code == 503
         print(f"\n[kafka down] 503 answered in {', '.join(f'{t:.2f}s' for t in timings)}")
-        assert max(timings) < 5
+        assert max(timings) < 4.3
     finally:
         system.kafka.start()
+    back = time.monotonic()
+
+    # Readiness is a live check: with no buy at all since the outage, web becomes ready again by itself.
+    wait_until(lambda: ready(f"{system.web_url}/readyz"), 15, "web /readyz without any traffic")
+    print(f"[kafka down] ready again {time.monotonic() - back:.2f}s after Kafka's return, with no traffic")
 
     def accepted_again():
         response = requests.post(f"{system.web_url}/api/buy", json=buy_body("dora"), timeout=10)
