@@ -8,12 +8,14 @@ import logging
 from aiohttp import web
 from pymongo.errors import PyMongoError
 
+from services.common import openapi
 from services.common.http import USER_ID, ServiceUnavailable, json_errors, json_response, metrics
 from services.core.config import ApiConfig
 from services.core.paging import encode_cursor, parse_page
-from services.core.purchase import ValidationError, validate_user_id
+from services.core.purchase import ValidationError, validate_purchase_id, validate_user_id
 
 from .consumer import PurchaseConsumer
+from .openapi import DOCUMENT
 from .store import PurchaseReader, PurchaseWriter
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,7 @@ CONSUMER = web.AppKey("consumer", PurchaseConsumer)
 
 
 async def purchases(request: web.Request) -> web.Response:
-    """GET /api/purchases/{userId} and GET /api/purchases?userId=...: newest first, paged."""
+    """GET /api/purchases/{userId} and GET /api/purchases?userId=...: newest first, paged; `id` picks one."""
     if "userId" in request.match_info:
         raw_user_id = request.match_info["userId"]
     elif "userId" in request.query:
@@ -33,8 +35,9 @@ async def purchases(request: web.Request) -> web.Response:
         raise ValidationError("missing query parameter: userId", "userId")
     user_id = validate_user_id(raw_user_id)
     page = parse_page(request.query)
+    only_id = validate_purchase_id(request.query["id"]) if "id" in request.query else None
     try:
-        found = await request.app[READER].history(user_id, page)
+        found = await request.app[READER].history(user_id, page, only_id)
     except PyMongoError as exc:
         log.warning("history read failed", extra={"error": repr(exc)})
         raise ServiceUnavailable("the database is not reachable", retry_after=2) from exc
@@ -94,4 +97,5 @@ def create_app(config: ApiConfig) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi.handler(DOCUMENT))
     return app

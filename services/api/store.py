@@ -65,8 +65,9 @@ class PurchaseReader:
         )
         self._collection = self._client[config.mongodb_database]["purchases"]
 
-    async def history(self, user_id: str, page: Page) -> list[Purchase]:
-        cursor = self._collection.find(history_filter(user_id, page.before)).sort(HISTORY_SORT).limit(page.limit)
+    async def history(self, user_id: str, page: Page, purchase_id: str | None = None) -> list[Purchase]:
+        query = history_filter(user_id, page.before, purchase_id)
+        cursor = self._collection.find(query).sort(HISTORY_SORT).limit(page.limit)
         return [from_document(doc) async for doc in cursor]
 
     async def ping(self) -> None:

@@ -42,7 +42,7 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
         return await handler(request)
     except ValidationError as exc:
         details = {"field": exc.field} if exc.field else {}
-        return error_response(400, exc.message, **details)
+        return error_response(exc.status, exc.message, **details, **exc.details)
     except ServiceUnavailable as exc:
         response = error_response(503, exc.message)
         response.headers["Retry-After"] = str(exc.retry_after)

@@ -79,6 +79,7 @@ class HttpConfig:
     host: str
     port: int
     log_level: str
+    max_connections: int = 4000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], default_port: int) -> "HttpConfig":
@@ -86,6 +87,7 @@ class HttpConfig:
             host=env.get("HOST") or "0.0.0.0",
             port=_int(env, "PORT", default_port),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            max_connections=_int(env, "MAX_CONNECTIONS", cls.max_connections),
         )
 
 
@@ -96,7 +98,7 @@ class WebConfig:
     api_url: str = "http://127.0.0.1:8081"
     publish_timeout_ms: int = 4000
     linger_ms: int = 2
-    max_awaiting_ack: int = 1000
+    max_awaiting_ack: int = 5000
     wedged_after_s: int = 60
 
     @classmethod

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+
+import orjson
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
 
-from .purchase import Purchase, ValidationError, format_timestamp, parse_timestamp
+from .purchase import Purchase, ValidationError, format_timestamp, parse_timestamp, validate_purchase_id
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -35,11 +37,14 @@ def encode_cursor(purchase: Purchase) -> str:
 
 
 def decode_cursor(value: str) -> Cursor:
+    """The cursor a page's X-Next-Before carried. Anything else, however crafted, is a 400, never a 500:
+    orjson refuses deep nesting and lone surrogates, the id must be a purchase id (a UUID), the time a real one."""
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        ts, purchase_id = json.loads(raw)
+        ts, purchase_id = orjson.loads(raw)
         if not isinstance(purchase_id, str):
             raise ValueError
+        validate_purchase_id(purchase_id, "before")
         return Cursor(parse_timestamp(ts), purchase_id)
     except (binascii.Error, ValueError, TypeError, ValidationError):
         raise ValidationError("'before' is not a cursor this service issued", "before") from None
@@ -60,9 +65,11 @@ def parse_page(query: Mapping[str, str]) -> Page:
     return Page(limit, decode_cursor(before) if before else None)
 
 
-def history_filter(user_id: str, before: Cursor | None) -> dict[str, Any]:
+def history_filter(user_id: str, before: Cursor | None, purchase_id: str | None = None) -> dict[str, Any]:
     """A MongoDB filter; user_id is always compared as a literal string, never as an operator."""
     query: dict[str, Any] = {"userId": {"$eq": user_id}}
+    if purchase_id is not None:
+        query["_id"] = {"$eq": purchase_id}
     if before is not None:
         query["$or"] = [
             {"timestamp": {"$lt": before.timestamp}},

@@ -8,6 +8,7 @@ import os
 import random
 import re
 import threading
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,13 +19,33 @@ import orjson
 SCHEMA_VERSION = 1
 MAX_TEXT_LENGTH = 128
 MAX_PRICE = 1_000_000
+MIN_PRICE = 0.01  # a cent: anything less cannot be shown, charged or refunded
 MAX_IDEMPOTENCY_KEY_LENGTH = 256
 
 # A purchase id derived from an Idempotency-Key lives in this namespace, so the same key sent by
 # the same user always names the same purchase.
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c1a4e-3f7d-4c55-9d8e-2a6f0e4b9c11")
 
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+# Characters a name, user id or item must not hold: C0 and C1 controls (and DEL); bidirectional overrides,
+# embeddings, isolates and marks, which make a text display as something else ("Trojan Source"); surrogates;
+# noncharacters (U+FDD0-U+FDEF and the last two code points of every plane).
+_CONTROL = "\x00-\x1f\x7f-\x9f"
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_SURROGATE = "\ud800-\udfff"
+_NONCHARACTER = "\ufdd0-\ufdef" + "".join(f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}"
+                                             for plane in range(17))
+_FORBIDDEN = re.compile(f"[{_CONTROL}{_BIDI}{_SURROGATE}{_NONCHARACTER}]")
+_FORBIDDEN_KINDS = (
+    (re.compile(f"[{_CONTROL}]"), "control characters"),
+    (re.compile(f"[{_BIDI}]"), "bidirectional formatting characters"),
+    (re.compile(f"[{_SURROGATE}]"), "unpaired surrogates"),
+    (re.compile(f"[{_NONCHARACTER}]"), "Unicode noncharacters"),
+)
+# Anything printable in ASCII is visible; only a text without it needs the slower look below.
+_VISIBLE_ASCII = re.compile(r"[!-~]")
+# Format characters (zero-width space, joiners, BOM, ...), separators, and fillers that render as nothing.
+_INVISIBLE_CATEGORIES = {"Cf", "Zs", "Zl", "Zp", "Mn", "Me"}
+_INVISIBLE_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0"}  # Hangul fillers
 
 ITEMS = (
     "coffee mug", "notebook", "headphones", "desk lamp", "water bottle", "backpack",
@@ -35,10 +56,24 @@ ITEMS = (
 class ValidationError(ValueError):
     """Input that can never become a purchase. `message` is safe to show to a client."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.details = details
+
+
+class IdempotencyKeyReused(ValidationError):
+    """The Idempotency-Key already made a purchase, and this request asks for a different one."""
+
+    status = 422
+
+    def __init__(self, key: str, purchase_id: str) -> None:
+        super().__init__(f"Idempotency-Key {key!r} was already used for purchase {purchase_id} with another body "
+                         "(username, price or item); use a new key for a new purchase",
+                         "Idempotency-Key", key=key, id=purchase_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +107,12 @@ class Purchase:
         }
 
 
+def purchase_from_json(body: dict[str, Any]) -> Purchase:
+    """A purchase as the HTTP API serves it (`Purchase.to_json`), read back."""
+    return Purchase(body["id"], body["username"], body["userId"], body["price"], body["item"],
+                    parse_timestamp(body["timestamp"]))
+
+
 def parse_json(raw: bytes) -> Any:
     """Strict JSON (orjson): UTF-8, no NaN/Infinity or numbers that overflow to it, no trailing commas."""
     try:
@@ -88,8 +129,12 @@ def validate_text(value: Any, field: str) -> str:
         raise ValidationError(f"'{field}' must not be empty or blank", field)
     if len(value) > MAX_TEXT_LENGTH:
         raise ValidationError(f"'{field}' must be at most {MAX_TEXT_LENGTH} characters", field)
-    if _CONTROL_CHARACTER.search(value):
-        raise ValidationError(f"'{field}' must not contain control characters", field)
+    if _FORBIDDEN.search(value):
+        kind = next(kind for pattern, kind in _FORBIDDEN_KINDS if pattern.search(value))
+        raise ValidationError(f"'{field}' must not contain {kind}", field)
+    if not _VISIBLE_ASCII.search(value) and all(
+            unicodedata.category(c) in _INVISIBLE_CATEGORIES or c in _INVISIBLE_LETTERS or c.isspace() for c in value):
+        raise ValidationError(f"'{field}' must contain a visible character", field)
     return value
 
 
@@ -105,6 +150,8 @@ def validate_price(value: Any) -> float:
         raise ValidationError("'price' must be a finite number", "price")
     if value <= 0:
         raise ValidationError("'price' must be greater than 0", "price")
+    if value < MIN_PRICE:
+        raise ValidationError(f"'price' must be at least {MIN_PRICE}", "price")
     if value > MAX_PRICE:
         raise ValidationError(f"'price' must be at most {MAX_PRICE}", "price")
     return float(value)
@@ -161,14 +208,43 @@ def purchase_id(user_id: str, idempotency_key: str | None) -> str:
     return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, json.dumps([user_id, idempotency_key])))
 
 
+def validate_purchase_id(value: Any, field: str = "id") -> str:
+    """A purchase id: a UUID in its canonical text form, as web makes them."""
+    try:
+        if str(uuid.UUID(value)) == value:
+            return value
+    except (TypeError, ValueError, AttributeError):
+        pass
+    raise ValidationError(f"'{field}' must be a purchase id (a UUID)", field)
+
+
 def utc_now() -> datetime:
     now = datetime.now(timezone.utc)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def new_purchase(order: Order, purchase_id: str, now: datetime, rng: random.Random | None = None) -> Purchase:
-    item = order.item if order.item is not None else (rng or random).choice(ITEMS)
+def keyed_item(purchase_id: str) -> str:
+    """The item of a purchase made with an Idempotency-Key that names none: derived from its id, so that a
+    retry with the same key buys the same item."""
+    return ITEMS[uuid.UUID(purchase_id).int % len(ITEMS)]
+
+
+def new_purchase(order: Order, purchase_id: str, now: datetime, rng: random.Random | None = None,
+                 keyed: bool = False) -> Purchase:
+    if order.item is not None:
+        item = order.item
+    elif keyed:
+        item = keyed_item(purchase_id)
+    else:
+        item = (rng or random).choice(ITEMS)
     return Purchase(purchase_id, order.username, order.user_id, order.price, item, now)
+
+
+def same_order(order: Order, purchase: Purchase) -> bool:
+    """Whether `order`, sent with the Idempotency-Key that made `purchase`, asks for that same purchase."""
+    item = order.item if order.item is not None else keyed_item(purchase.id)
+    return (order.username, order.user_id, order.price, item) == (
+        purchase.username, purchase.user_id, purchase.price, purchase.item)
 
 
 def format_timestamp(ts: datetime) -> str:
@@ -184,7 +260,10 @@ def parse_timestamp(value: Any) -> datetime:
         raise ValidationError("'timestamp' must be an ISO 8601 string", "timestamp") from None
     if ts.tzinfo is None:
         raise ValidationError("'timestamp' must carry a UTC offset", "timestamp")
-    return ts.astimezone(timezone.utc)
+    try:
+        return ts.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00, which is before year 1 in UTC
+        raise ValidationError("'timestamp' is out of range", "timestamp") from None
 
 
 # --- the Kafka event -------------------------------------------------------------------------------
@@ -204,11 +283,7 @@ def decode_event(raw: bytes | None) -> Purchase:
     if body.get("v") != SCHEMA_VERSION:
         raise ValidationError(f"unsupported schema version {body.get('v')!r}", "v")
     order = validate_order(body)
-    event_id = body.get("id")
-    try:
-        uuid.UUID(event_id)
-    except (TypeError, ValueError, AttributeError):
-        raise ValidationError("'id' must be a UUID", "id") from None
+    event_id = validate_purchase_id(body.get("id"), "id")
     return Purchase(
         id=event_id,
         username=order.username,

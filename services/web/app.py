@@ -8,7 +8,9 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import Counter, Histogram
 
+from services.common import openapi
 from services.common.http import USER_ID, json_errors, json_response, metrics
+from services.common.server import read_body
 from services.core.config import WebConfig
 from services.core.purchase import (
     ValidationError,
@@ -22,6 +24,8 @@ from services.core.purchase import (
 )
 
 from .history import HistoryClient
+from .idempotency import IdempotentPurchases
+from .openapi import DOCUMENT
 from .publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -32,6 +36,7 @@ STATIC = Path(__file__).parent / "static"
 CONFIG = web.AppKey("config", WebConfig)
 PUBLISHER = web.AppKey("publisher", Publisher)
 HISTORY = web.AppKey("history", HistoryClient)
+KEYED = web.AppKey("keyed", IdempotentPurchases)
 
 ACCEPTED = Counter("purchases_accepted_total", "Purchases acknowledged by Kafka and answered 202")
 REJECTED = Counter("purchases_rejected_total", "Buy requests refused", ["status"])
@@ -46,22 +51,32 @@ async def buy(request: web.Request) -> web.Response:
         REJECTED.labels("415").inc()
         raise web.HTTPUnsupportedMediaType(reason="Content-Type must be application/json")
     try:
-        order = validate_order(parse_json(await request.read()))
+        order = validate_order(parse_json(await read_body(request)))
         key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
     except ValidationError:
         REJECTED.labels("400").inc()
         raise
-    purchase = new_purchase(order, purchase_id(order.user_id, key), utc_now())
+    publisher = request.app[PUBLISHER]
+    deadline = publisher.deadline()  # the whole answer, look-ups included, within the publish timeout
     with PUBLISH_SECONDS.time():
         try:
-            await request.app[PUBLISHER].publish(purchase)
+            if key is None:
+                purchase, made_before = new_purchase(order, purchase_id(order.user_id, None), utc_now()), False
+                await publisher.publish(purchase, deadline)
+            else:
+                purchase, made_before = await request.app[KEYED].buy(order, key, deadline)
+        except ValidationError as exc:
+            REJECTED.labels(str(exc.status)).inc()
+            raise
         except Exception:
             REJECTED.labels("503").inc()
             raise
     ACCEPTED.inc()
-    log.debug("purchase accepted", extra={"purchase_id": purchase.id, "user_id": purchase.user_id})
+    log.debug("purchase accepted", extra={"purchase_id": purchase.id, "user_id": purchase.user_id,
+                                          "replayed": made_before})
+    headers = {"Idempotent-Replayed": "true"} if made_before else None
     return json_response({"message": "purchase accepted", "id": purchase.id, "purchase": purchase.to_json()},
-                         status=202)
+                         status=202, headers=headers)
 
 
 async def history(request: web.Request) -> web.Response:
@@ -101,19 +116,37 @@ async def _history_ctx(app: web.Application):
     client = HistoryClient(app[CONFIG].api_url)
     app[HISTORY] = client
     await client.start()
+    app[KEYED] = IdempotentPurchases(app[PUBLISHER], client)
     yield
     await client.close()
+
+
+# The page's script and styles are files of its own origin: no inline code runs, nothing frames the page.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                               "img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
 
 
 def create_app(config: WebConfig) -> web.Application:
     app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY_BYTES)
     app[CONFIG] = config
     app.cleanup_ctx.extend([_publisher_ctx, _history_ctx])
+    app.on_response_prepare.append(_security_headers)
     app.router.add_post("/api/buy", buy)
     app.router.add_get(f"/api/user/{USER_ID}/purchases", history)
     app.router.add_get(f"/api/getAllUserBuys/{USER_ID}", history)
     app.router.add_get("/", index)
+    app.router.add_static("/static/", STATIC)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi.handler(DOCUMENT))
     return app

@@ -1,3 +1,4 @@
+import base64
 from datetime import datetime, timezone
 
 import pytest
@@ -5,7 +6,7 @@ import pytest
 from services.core.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, history_filter, parse_page
 from services.core.purchase import Purchase, ValidationError
 
-PURCHASE = Purchase("0b6f", "elad", "555", 1.0, "lamp", datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=timezone.utc))
+PURCHASE = Purchase("0b6f1c2a-9d3e-4f5a-8b7c-6d5e4f3a2b1c", "elad", "555", 1.0, "lamp", datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=timezone.utc))
 
 
 def test_limit_defaults_to_100_and_is_capped_at_1000():
@@ -39,3 +40,22 @@ def test_the_next_page_is_strictly_older_with_ties_broken_by_id():
         {"timestamp": {"$lt": PURCHASE.timestamp}},
         {"timestamp": {"$eq": PURCHASE.timestamp}, "_id": {"$lt": PURCHASE.id}},
     ]
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("raw", [
+    b'["0001-01-01T00:00:00+01:00","x"]',                          # before year 1 in UTC: OverflowError once
+    b'["0001-01-01T00:00:00+01:00","0b6f1c2a-9d3e-4f5a-8b7c-6d5e4f3a2b1c"]',
+    b"[" * 100_000 + b"]" * 100_000,                                 # RecursionError once
+    b'["2026-01-01T00:00:00Z","\\ud800"]',                         # a lone surrogate: UnicodeEncodeError once
+    b'["2026-01-01T00:00:00Z","not-a-purchase-id"]',
+    b'["2026-01-01T00:00:00Z",["0b6f"]]',
+    b'["2026-01-01T00:00:00Z"]',
+    b'{"$gt": ""}',
+])
+def test_crafted_cursors_are_refused_as_bad_input(raw):
+    with pytest.raises(ValidationError, match="before"):
+        decode_cursor(b64(raw))

@@ -19,6 +19,7 @@ from services.core.purchase import (
     new_purchase,
     parse_json,
     purchase_id,
+    same_order,
     to_document,
     validate_idempotency_key,
     validate_order,
@@ -188,3 +189,58 @@ def test_the_document_uses_the_purchase_id_as_its_key_and_round_trips():
     assert from_document(doc) == purchase
     # pymongo without tz_aware hands back naive UTC datetimes.
     assert from_document({**doc, "timestamp": NOW.replace(tzinfo=None)}) == purchase
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("a\u0085b", "control characters"),            # C1: NEXT LINE
+    ("a\u009bb", "control characters"),            # C1: CSI
+    ("user\u202etxt.exe", "bidirectional formatting characters"),  # RIGHT-TO-LEFT OVERRIDE
+    ("a\u2067b", "bidirectional formatting characters"),  # RIGHT-TO-LEFT ISOLATE
+    ("a\u200fb", "bidirectional formatting characters"),  # RIGHT-TO-LEFT MARK
+    ("a\ud800b", "unpaired surrogates"),
+    ("a\ufdd0b", "Unicode noncharacters"),
+    ("a\uffffb", "Unicode noncharacters"),
+    ("a\U0010fffeb", "Unicode noncharacters"),
+])
+@pytest.mark.parametrize("field", ["username", "userId", "item"])
+def test_text_that_would_display_as_something_else_is_refused_and_named(text, kind, field):
+    with pytest.raises(ValidationError) as caught:
+        validate_order({**VALID, field: text})
+    assert caught.value.message == f"'{field}' must not contain {kind}" and caught.value.field == field
+
+
+@pytest.mark.parametrize("text", ["\u200b", "\u200b\u200c\u200d", " \ufeff ", "\u2060", "\u3164"])
+def test_text_of_invisible_characters_only_is_refused(text):
+    with pytest.raises(ValidationError, match="must contain a visible character"):
+        validate_order({**VALID, "username": text})
+
+
+@pytest.mark.parametrize("text", ["Élodie", "日本語", "👨\u200d👩\u200d👧", "O'Brien", ".", "..", "علي"])
+def test_ordinary_names_in_any_script_are_accepted(text):
+    assert validate_order({**VALID, "username": text, "userId": text}).username == text
+
+
+@pytest.mark.parametrize("price", [5e-324, 0.001, 0.0099])
+def test_a_price_below_a_cent_is_refused(price):
+    with pytest.raises(ValidationError, match="at least 0.01"):
+        validate_order({**VALID, "price": price})
+
+
+def test_a_cent_is_a_price():
+    assert validate_order({**VALID, "price": 0.01}).price == 0.01
+
+
+def test_a_keyed_purchase_without_item_always_gets_the_same_item_and_its_retry_is_the_same_order():
+    order = validate_order(VALID)
+    pid = purchase_id("555", "order-42")
+    items = {new_purchase(order, pid, NOW, rng=random.Random(seed), keyed=True).item for seed in range(20)}
+    assert len(items) == 1
+    first = new_purchase(order, pid, NOW, keyed=True)
+    assert same_order(order, first)
+    assert same_order(validate_order({**VALID, "item": first.item}), first)
+
+
+@pytest.mark.parametrize("change", [{"price": 999}, {"username": "mallory"}, {"item": "yacht"}])
+def test_the_same_key_with_another_body_is_another_order(change):
+    first = new_purchase(validate_order(VALID), purchase_id("555", "order-42"), NOW, keyed=True)
+    assert not same_order(validate_order({**VALID, **change}), first)

@@ -1,5 +1,6 @@
 """web's HTTP contract over real HTTP, with real Kafka and FerretDB behind it: bad input never gets in."""
 
+import base64
 import json
 from urllib.parse import quote
 
@@ -26,6 +27,11 @@ BAD_BODIES = [
     ("price zero", {**GOOD, "price": 0}, "price"),
     ("price negative", {**GOOD, "price": -12}, "price"),
     ("price absurd", {**GOOD, "price": 1_000_000.01}, "price"),
+    ("price below a cent", {**GOOD, "price": 5e-324}, "price"),
+    ("username with a C1 control", {**GOOD, "username": "a\u0085b"}, "control"),
+    ("userId with a bidi override", {**GOOD, "userId": "abc\u202etxt"}, "bidirectional"),
+    ("username zero-width only", {**GOOD, "username": "\u200b\u200d"}, "visible"),
+    ("item a noncharacter", {**GOOD, "item": "lamp\ufffe"}, "noncharacter"),
     ("not an object", [GOOD], "object"),
 ]
 
@@ -143,3 +149,20 @@ def test_history_pages_newest_first_with_the_before_cursor(running_system):
 def test_bad_paging_parameters_get_a_400(running_system, query):
     response = requests.get(f"{running_system.web_url}/api/user/555/purchases?{query}", timeout=5)
     assert_json_error(response, 400)
+
+
+CRAFTED_CURSORS = {
+    "before year 1 in UTC": b'["0001-01-01T00:00:00+01:00","x"]',
+    "deeply nested": b"[" * 2000 + b"]" * 2000,  # beyond both JSON parsers' depth, within a request line
+    "lone surrogate": b'["2026-01-01T00:00:00Z","\\udc80"]',
+}
+
+
+@pytest.mark.parametrize("raw", CRAFTED_CURSORS.values(), ids=CRAFTED_CURSORS.keys())
+@pytest.mark.parametrize("service", ["web", "api"])
+def test_crafted_cursors_get_a_400_from_api_and_web_passes_it_through(running_system, service, raw):
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    base = running_system.web_url + "/api/user/555/purchases" if service == "web" else \
+        running_system.api_url + "/api/purchases/555"
+    response = requests.get(base, params={"before": cursor}, timeout=10)
+    assert_json_error(response, 400, "before")
