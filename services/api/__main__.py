@@ -11,7 +11,8 @@ def main() -> None:
     config = ApiConfig.from_env()
     setup_logging("api", config.http.log_level)
     # SIGTERM/SIGINT: stop serving, then the consumer finishes and commits its batch and leaves the group.
-    run(create_app(config), config.http.host, config.http.port, shutdown_timeout=10)
+    run(create_app(config), config.http.host, config.http.port, shutdown_timeout=10,
+        max_connections=config.http.max_connections)
 
 
 if __name__ == "__main__":

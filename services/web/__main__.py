@@ -11,7 +11,8 @@ def main() -> None:
     config = WebConfig.from_env()
     setup_logging("web", config.http.log_level)
     # SIGTERM/SIGINT: stop accepting, let in-flight buys finish, then the cleanup contexts flush Kafka.
-    run(create_app(config), config.http.host, config.http.port, shutdown_timeout=15)
+    run(create_app(config), config.http.host, config.http.port, shutdown_timeout=15,
+        max_connections=config.http.max_connections)
 
 
 if __name__ == "__main__":
