@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaTimeoutError
 
 from services.core.config import KafkaConfig
 
@@ -86,7 +87,7 @@ class KafkaProbe:
                                                bootstrap_timeout_ms=self._timeout_ms)
             return topic_state(self._admin.describe_topics([self._kafka.topic]), self._kafka.topic)
         except Exception as exc:  # any failure of the probe is "not reachable", never a crash of web
-            if self._admin is not None:
+            if self._admin is not None and not isinstance(exc, KafkaTimeoutError):
                 admin, self._admin = self._admin, None
                 try:
                     admin.close()

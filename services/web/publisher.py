@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import logging
 import threading
 import time
@@ -43,6 +44,26 @@ EXPIRY_MARGIN_MS = 300
 
 AWAITING = Gauge("purchases_awaiting_ack", "Purchases sent to Kafka whose acknowledgement is awaited")
 REPLACEMENTS = Counter("kafka_producer_replacements_total", "Producers replaced after a failed delivery")
+
+
+def retire(producer: KafkaProducer, timeout_s: float) -> None:
+    """Close a producer, for good, within about `timeout_s`; on an executor thread, never on the event loop.
+
+    kafka-python's close() flushes first, and flush() raises when records are still unsettled after the timeout
+    (a wedged producer's never settle): close() then stops neither its sender thread nor marks the producer
+    closed, and KafkaProducer.__del__ flushes again, for a second, on whatever thread the garbage collector
+    happens to run: the event loop (seen: buys answered 0.7 s past their deadline). So on that failure the
+    sender is force-closed (its records fail, as they would have expired) and the producer marked closed
+    (kafka-python 3.0's own attributes; the version is pinned)."""
+    try:
+        producer.close(timeout_s)
+    except KafkaError as exc:
+        log.warning("kafka producer closed with records unsettled", extra={"error": repr(exc)})
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+            sender.join(timeout_s)
+        producer._closed = True
 
 
 class Publisher:
@@ -76,7 +97,7 @@ class Publisher:
             await asyncio.wait(self._retiring)
         if self._producer is not None:
             # flush() waits for every record in flight; the handlers awaiting them complete first.
-            await loop.run_in_executor(None, self._producer.close, 10)
+            await loop.run_in_executor(None, retire, self._producer, 10)
             self._producer = None
         self._probe.close()
 
@@ -94,6 +115,19 @@ class Publisher:
                 await asyncio.sleep(CONNECT_RETRY_S)
 
     def _new_producer(self) -> KafkaProducer:
+        """A connected producer with the topic's metadata, made on an executor thread.
+
+        On failure it raises a KafkaError that holds no traceback of kafka-python's frames: a half-made producer
+        referenced from one would be finalized wherever the exception is dropped, the event loop included, and
+        KafkaProducer.__del__ flushes for up to a second (seen: buys answered 0.7 s past their deadline)."""
+        try:
+            return self._connected_producer()
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        gc.collect()  # here, on this thread: whatever the failed attempt left behind
+        raise KafkaError(error)
+
+    def _connected_producer(self) -> KafkaProducer:
         delivery_timeout = self._config.publish_timeout_ms - EXPIRY_MARGIN_MS
         producer = KafkaProducer(
             **self._config.kafka.client_options(),
@@ -135,7 +169,7 @@ class Publisher:
         finally:
             self._replacing = None
         # Its records are acknowledged or expired within the delivery timeout; close() waits for that.
-        retiring = asyncio.get_running_loop().run_in_executor(None, old.close, self._config.publish_timeout_ms / 1000)
+        retiring = asyncio.get_running_loop().run_in_executor(None, retire, old, self._config.publish_timeout_ms / 1000)
         self._retiring.add(retiring)
         retiring.add_done_callback(self._retiring.discard)
 
@@ -157,10 +191,15 @@ class Publisher:
 
     # -- publishing -------------------------------------------------------------------------------
 
-    async def publish(self, purchase: Purchase) -> None:
+    def deadline(self) -> float:
+        """When a buy starting now must have its answer (the event loop's clock): the publish timeout."""
+        return self._loop.time() + self._config.publish_timeout_ms / 1000
+
+    async def publish(self, purchase: Purchase, deadline: float | None = None) -> None:
         """Return once the broker has acknowledged the purchase (acks=all); else raise ServiceUnavailable
-        within the publish timeout. A 503 means the outcome is unknown: retry with the same Idempotency-Key."""
-        deadline = self._loop.time() + self._config.publish_timeout_ms / 1000
+        by `deadline` (default: the publish timeout from now). A 503 means the outcome is unknown: retry with
+        the same Idempotency-Key."""
+        deadline = deadline or self.deadline()
         producer = self._producer
         if producer is None:
             raise ServiceUnavailable("Kafka is not reachable yet; try again shortly", retry_after=2)
