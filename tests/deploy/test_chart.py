@@ -8,6 +8,7 @@ import subprocess
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from scripts.tools import keda_schemas
 
@@ -33,6 +34,7 @@ SCENARIOS = {
     "keda-off": ({"keda": {"enabled": False}}, []),
     "no-autoscaling": ({"keda": {"enabled": False}, "cpuAutoscaling": {"enabled": False}}, []),
     "development": ({}, ["values-dev.yaml"]),
+    "production": ({}, ["values-production.yaml"]),
 }
 
 
@@ -258,13 +260,20 @@ def test_a_config_change_rolls_the_pods(chart):
     assert checksum({}) == checksum({}) != checksum({"config": {"logLevel": "DEBUG"}})
 
 
-def test_the_ingress_sends_api_and_root_to_web_for_purchase_local(chart):
+def test_the_ingress_routes_only_the_api_and_the_page_to_web_for_purchase_local(chart):
     objects = render(chart, "ingress")
     (rule,) = find(objects, "Ingress")["spec"]["rules"]
     assert rule["host"] == "purchase.local"
     web_service = find(objects, "Service", "-web")["metadata"]["name"]
-    assert [(p["path"], p["backend"]["service"]["name"]) for p in rule["http"]["paths"]] == [
-        ("/api", web_service), ("/", web_service)]
+    assert [(p["path"], p["pathType"], p["backend"]["service"]["name"]) for p in rule["http"]["paths"]] == [
+        ("/api/", "Prefix", web_service), ("/static/", "Prefix", web_service), ("/", "Exact", web_service),
+        ("/openapi.json", "Exact", web_service)]
+    # What an Ingress controller would route: Prefix matches whole path segments, Exact the path itself.
+    def routed(path):
+        return any(path == p["path"] if p["pathType"] == "Exact" else path.startswith(p["path"])
+                   for p in rule["http"]["paths"])
+    assert all(map(routed, ["/", "/api/buy", "/api/user/555/purchases", "/static/shop.js", "/openapi.json"]))
+    assert not any(map(routed, ["/metrics", "/healthz", "/readyz", "/metrics/"]))
 
 
 def test_external_kafka_and_mongodb_are_used_as_given(chart):
@@ -310,3 +319,11 @@ def test_the_chart_declares_bitnamis_charts_behind_conditions():
     for name in ("kafka", "mongodb"):
         assert values[name]["image"]["repository"].startswith("bitnamilegacy/")
         assert re.fullmatch(r"\d+\.\d+\.\d+-debian-12-r\d+", values[name]["image"]["tag"])
+
+
+def test_the_production_values_create_topics_with_3_replicas(chart):
+    objects = render(chart, "production")
+    assert find(objects, "ConfigMap")["data"]["TOPIC_REPLICATION_FACTOR"] == "3"
+    values = yaml.safe_load((CHART / "values-production.yaml").read_text())
+    assert values["kafka"]["controller"]["replicaCount"] == 3
+    assert values["kafka"]["overrideConfiguration"]["min.insync.replicas"] == 2
