@@ -34,6 +34,8 @@ FERRETDB_VERSION = "v1.24.2"
 # FerretDB 1.24 declares toolchain go1.24.x; if the machine's Go cannot build it, fetch that one.
 FERRETDB_FALLBACK_TOOLCHAIN = "go1.24.3"
 TOPIC_PARTITIONS = 8
+# Kafka's internal topics, as named in its `<name>.replication.factor` and `<name>.min.isr` settings.
+INTERNAL_TOPICS = ("offsets.topic", "transaction.state.log", "share.coordinator.state.topic")
 
 INSTALL_HINTS = {
     "java": "a JDK 17 or newer (Debian: apt-get install openjdk-17-jdk-headless)",
@@ -47,7 +49,10 @@ class StackError(RuntimeError):
 
 
 def say(message: str) -> None:
-    print(f"[stack] {message}", file=sys.stderr, flush=True)
+    try:
+        print(f"[stack] {message}", file=sys.stderr, flush=True)
+    except OSError:  # the terminal or pipe is gone: stopping what we started matters more than saying so
+        pass
 
 
 def require(tool: str) -> str:
@@ -183,6 +188,11 @@ class Server:
         """Anything to do once before the first start."""
 
     def start(self, timeout: float = 60.0) -> None:
+        self.spawn()
+        self.wait_open(timeout)
+
+    def spawn(self) -> None:
+        """Start the process; do not wait for it (see wait_open)."""
         if port_open(self.port):
             raise StackError(f"port {self.port} is already in use; is another {self.name} running?")
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -194,6 +204,9 @@ class Server:
                                             stdin=subprocess.DEVNULL, start_new_session=True,
                                             env=self.env, cwd=ROOT)
         log.close()
+
+    def wait_open(self, timeout: float) -> None:
+        """Until the process listens on its port; StackError (and the process killed) if it exits or times out."""
         deadline = time.monotonic() + timeout
         while not port_open(self.port):
             if self.process.poll() is not None:
@@ -223,11 +236,16 @@ class KafkaServer(Server):
     name = "kafka"
 
     def __init__(self, data_dir: Path, port: int = 9092, controller_port: int | None = None,
-                 heap: str = "512m", cluster_id: str | None = None) -> None:
+                 heap: str = "512m", cluster_id: str | None = None, node_id: int = 1,
+                 voters: str | None = None) -> None:
+        """One node, its own controller quorum; or, with `voters` ("1@host:port,2@..."), one node of a
+        cluster with that static quorum (scripts/kafka_cluster.py), whose internal topics have 3 replicas."""
         super().__init__(data_dir, port)
         self.controller_port = controller_port or free_port()
         self.heap = heap
         self.cluster_id = cluster_id or new_cluster_id()
+        self.node_id = node_id
+        self.voters = voters
         self.libs = kafka_libs()
 
     @property
@@ -239,27 +257,35 @@ class KafkaServer(Server):
         logs = self.data_dir / "logs"
         path.write_text("\n".join([
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
+            f"node.id={self.node_id}",
+            *self._quorum(),
             f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
             f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
             "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             f"log.dirs={logs}",
-            # One node: internal topics cannot have more than one replica.
-            "offsets.topic.replication.factor=1",
             "offsets.topic.num.partitions=8",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
             # Topics are created by us, with their partitions; never by a client's typo.
             "auto.create.topics.enable=false",
             "group.initial.rebalance.delay.ms=0",
             "",
         ]))
         return path
+
+    def _quorum(self) -> list[str]:
+        if self.voters is None:
+            # One node: internal topics cannot have more than one replica.
+            return [f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
+                    *(f"{name}.replication.factor=1" for name in INTERNAL_TOPICS),
+                    *(f"{name}.min.isr=1" for name in INTERNAL_TOPICS if name != "offsets.topic")]
+        # The production shape: 3 replicas, acks=all needs 2 in sync, so one broker may fail.
+        # A dead broker is fenced after 3 s without heartbeats (Kafka's default: 9 s), so its partitions' leaders
+        # move sooner; until then writes to them wait (and web answers 503).
+        return [f"controller.quorum.voters={self.voters}", "default.replication.factor=3", "min.insync.replicas=2",
+                "broker.session.timeout.ms=3000", "broker.heartbeat.interval.ms=500",
+                *(f"{name}.replication.factor=3" for name in INTERNAL_TOPICS),
+                *(f"{name}.min.isr=2" for name in INTERNAL_TOPICS if name != "offsets.topic")]
 
     def _java(self, main: str, *args: str) -> list[str]:
         return [require("java"), f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC",
@@ -272,15 +298,18 @@ class KafkaServer(Server):
             return
         # `--cluster-id=ID`, one argument: one id in 64 starts with '-', which as a separate argument the
         # storage tool's parser takes for an option ("expected one argument").
-        run(self._java("kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={self.cluster_id}",
-                       "-c", str(properties)), "formatting Kafka storage")
+        standalone = ["--standalone"] if self.voters is None else []
+        run(self._java("kafka.tools.StorageTool", "format", *standalone, f"--cluster-id={self.cluster_id}",
+                       "-c", str(properties)), f"formatting Kafka storage (node {self.node_id})")
 
     def command(self) -> list[str]:
         return self._java("kafka.Kafka", str(self.data_dir / "server.properties"))
 
-    def start(self, timeout: float = 90.0) -> None:
+    def start(self, timeout: float = 90.0, wait_ready: bool = True) -> None:
+        """`wait_ready`: until it answers requests (a cluster's node cannot before a quorum is up)."""
         super().start(timeout)
-        wait_for_kafka(self.bootstrap, timeout)
+        if wait_ready:
+            wait_for_kafka(self.bootstrap, timeout)
 
 
 class FerretDB(Server):
@@ -309,7 +338,8 @@ class PythonService(Server):
     def __init__(self, name: str, data_dir: Path, port: int, env: dict[str, str]) -> None:
         self.name = name
         super().__init__(data_dir, port)
-        self.env = {**os.environ, **env, "PORT": str(port)}
+        # As the Dockerfiles do: glibc's allocator, so memory freed after a burst can be handed back.
+        self.env = {"PYTHONMALLOC": "malloc", **os.environ, **env, "PORT": str(port)}
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", f"services.{self.name}"]
@@ -335,13 +365,13 @@ def wait_for_kafka(bootstrap: str, timeout: float = 60.0) -> None:
 
 
 def create_topics(bootstrap: str, topic: str, dead_letter_topic: str | None = None,
-                  partitions: int = TOPIC_PARTITIONS) -> None:
+                  partitions: int = TOPIC_PARTITIONS, replication_factor: int = 1) -> None:
     """The purchases topic with its partitions, and its dead-letter topic (the services' own code does it)."""
     from services.api.topics import ensure_topics
     from services.core.config import KafkaConfig
 
     env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_TOPIC": topic, "KAFKA_DLQ_TOPIC": dead_letter_topic or ""}
-    ensure_topics(KafkaConfig.from_env(env), partitions)
+    ensure_topics(KafkaConfig.from_env(env), partitions, replication_factor)
 
 
 def fetch_command(argv: list[str], usage: str, steps: list[tuple[str, Callable[[], object]]]) -> int:

@@ -57,7 +57,8 @@ class System:
         self.group = f"group-{self.name}"
         self.database = f"db_{self.name}"
         self.api_port, self.web_port = free_port(), free_port()
-        create_topics(self.kafka.bootstrap, self.topic, self.dead_letter_topic)
+        create_topics(self.kafka.bootstrap, self.topic, self.dead_letter_topic,
+                      replication_factor=getattr(self.kafka, "replication_factor", 1))
         self.mongo = pymongo.MongoClient(self.ferretdb.uri, serverSelectionTimeoutMS=3000)
 
     @property
