@@ -19,7 +19,8 @@ from scripts.stack import ROOT, FerretDB, KafkaServer, PythonService, Server, St
 DATA = Path(os.environ.get("DEV_DIR") or ROOT / ".dev")
 WEB_PORT = int(os.environ.get("WEB_PORT", "8080"))
 API_PORT = int(os.environ.get("API_PORT", "8081"))
-KAFKA_PORT = int(os.environ.get("KAFKA_PORT", "9092"))  # and KAFKA_PORT + 1 for its controller
+KAFKA_PORT = int(os.environ.get("KAFKA_PORT", "9092"))
+KAFKA_CONTROLLER_PORT = int(os.environ.get("KAFKA_CONTROLLER_PORT") or KAFKA_PORT + 1)
 FERRETDB_PORT = int(os.environ.get("FERRETDB_PORT", "27017"))
 
 
@@ -47,34 +48,40 @@ def main() -> int:
             stopping = True
             raise KeyboardInterrupt
 
+    def start(server: Server) -> None:
+        started.append(server)  # before start(): a Ctrl-C while it starts must stop it too
+        server.start()
+        # Should a library catch the KeyboardInterrupt while the server starts, the signal is still acted on.
+        if stopping:
+            raise KeyboardInterrupt
+
     # SIGINT too, explicitly: a shell script that starts `make dev &` hands it SIGINT ignored.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
     try:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
-            kafka = KafkaServer(DATA / "kafka", port=KAFKA_PORT, controller_port=KAFKA_PORT + 1)
+            kafka = KafkaServer(DATA / "kafka", port=KAFKA_PORT, controller_port=KAFKA_CONTROLLER_PORT)
             say(f"starting Kafka on 127.0.0.1:{KAFKA_PORT}")
-            started.append(kafka)  # before start(): a Ctrl-C while it starts must stop it too
-            kafka.start()
+            start(kafka)
             bootstrap = kafka.bootstrap
         mongodb_uri = os.environ.get("MONGODB_URI")
         if not mongodb_uri:
             ferretdb = FerretDB(DATA / "ferretdb", port=FERRETDB_PORT)
             say(f"starting FerretDB on 127.0.0.1:{FERRETDB_PORT}")
-            started.append(ferretdb)
-            ferretdb.start()
+            start(ferretdb)
             mongodb_uri = ferretdb.uri
         topic = os.environ.get("KAFKA_TOPIC", "purchases")
         create_topics(bootstrap, topic, os.environ.get("KAFKA_DLQ_TOPIC"))
+        if stopping:
+            raise KeyboardInterrupt
 
         env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "MONGODB_URI": mongodb_uri, "HOST": "127.0.0.1",
                "API_URL": f"http://127.0.0.1:{API_PORT}"}
         for name, port in (("api", API_PORT), ("web", WEB_PORT)):
             service = PythonService(name, DATA, port, env)
             say(f"starting {name} on 127.0.0.1:{port}")
-            started.append(service)
-            service.start()
+            start(service)
             if not wait_ready(f"http://127.0.0.1:{port}/readyz"):
                 raise StackError(f"{name} did not become ready; see {service.log_path}")
 
@@ -90,8 +97,10 @@ def main() -> int:
 
   Ctrl-C stops everything.
 """, flush=True)
-        while all(s.process is not None and s.process.poll() is None for s in started):
+        while not stopping and all(s.process is not None and s.process.poll() is None for s in started):
             time.sleep(0.5)
+        if stopping:
+            return 0
         dead = [s.name for s in started if s.process is not None and s.process.poll() is not None]
         say(f"{', '.join(dead)} exited; stopping the rest")
         return 1
