@@ -119,7 +119,7 @@ class Publisher:
 
         On failure it raises a KafkaError that holds no traceback of kafka-python's frames: a half-made producer
         referenced from one would be finalized wherever the exception is dropped, the event loop included, and
-        KafkaProducer.__del__ flushes for up to a second (seen: buys answered 0.7 s past their deadline)."""
+        KafkaProducer.__del__ may block for up to a second there (as `retire` explains)."""
         try:
             return self._connected_producer()
         except Exception as exc:

@@ -88,5 +88,6 @@ document.addEventListener("DOMContentLoaded", () => {
     e.preventDefault();
     buy(form);
   });
+  form.userId.addEventListener("change", () => refresh(form)); // another customer: their history
   refresh(form);
 });
