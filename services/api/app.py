@@ -6,7 +6,9 @@ import asyncio
 import logging
 
 from aiohttp import web
+from prometheus_client import Counter, Gauge
 from pymongo.errors import PyMongoError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from services.common import openapi
 from services.common.http import USER_ID, ServiceUnavailable, json_errors, json_response, metrics
@@ -19,6 +21,9 @@ from .openapi import DOCUMENT
 from .store import PurchaseReader, PurchaseWriter
 
 log = logging.getLogger(__name__)
+
+INDEX_READY = Gauge("history_index_ready", "1 once the {userId: 1, timestamp: -1} history index exists")
+INDEX_ATTEMPTS = Counter("history_index_retries_total", "Failed attempts to create the history index")
 
 CONFIG = web.AppKey("config", ApiConfig)
 READER = web.AppKey("reader", PurchaseReader)
@@ -71,19 +76,35 @@ async def _reader_ctx(app: web.Application):
     await reader.close()
 
 
+async def ensure_index(writer: PurchaseWriter) -> None:
+    """The history index, retried in the background until it exists: MongoDB may be down when the api starts
+    (the consumer's writer waits for it too), and without the index every history read scans the collection."""
+    loop = asyncio.get_running_loop()
+
+    def log_retry(state: RetryCallState) -> None:
+        INDEX_ATTEMPTS.inc()
+        log.warning("could not ensure the history index yet; retrying", extra={
+            "attempt": state.attempt_number, "error": repr(state.outcome.exception()),
+            "retry_in_s": round(state.next_action.sleep, 1)})
+
+    async for attempt in AsyncRetrying(retry=retry_if_exception_type(PyMongoError), before_sleep=log_retry,
+                                       wait=wait_exponential_jitter(initial=1, max=30)):
+        with attempt:
+            await loop.run_in_executor(None, writer.ensure_indexes)
+    INDEX_READY.set(1)
+    log.info("history index ready", extra={"index": "userId_timestamp"})
+
+
 async def _consumer_ctx(app: web.Application):
     config = app[CONFIG]
     writer = PurchaseWriter(config)
     loop = asyncio.get_running_loop()
-    try:
-        await loop.run_in_executor(None, writer.ensure_indexes)
-    except PyMongoError as exc:
-        # Not fatal: the consumer's writer retries until the database is back; the index can wait.
-        log.warning("could not ensure the history index yet", extra={"error": repr(exc)})
+    indexing = asyncio.create_task(ensure_index(writer))
     consumer = PurchaseConsumer(config, writer)
     app[CONSUMER] = consumer
     consumer.start()
     yield
+    indexing.cancel()
     await loop.run_in_executor(None, consumer.stop)
     writer.close()
 

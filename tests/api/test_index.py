@@ -1,0 +1,33 @@
+"""The api's history index when MongoDB is down at start: retried in the background until it exists."""
+
+import re
+import time
+
+import requests
+
+from scripts.stack import FerretDB, free_port
+
+from ..support import System, wait_until
+
+
+def test_the_api_started_with_the_database_down_creates_the_history_index_once_it_is_up(kafka, tmp_path):
+    database = FerretDB(tmp_path / "late-ferretdb", port=free_port())  # not started yet
+    system = System("index-retry", kafka, database, tmp_path)
+    try:
+        system.start_api(wait_ready=False)
+        wait_until(lambda: "could not ensure the history index yet" in system.log("api"), 30,
+                   "the api to say it will retry the index")
+        time.sleep(3)  # at least one more attempt while the database is still down
+        database.start()
+        wait_until(lambda: "userId_timestamp" in system.collection.index_information(), 60,
+                   "the history index to exist")
+        keys = system.collection.index_information()["userId_timestamp"]["key"]
+        assert [(field, int(order)) for field, order in keys] == [("userId", 1), ("timestamp", -1)]
+        metrics = requests.get(f"{system.api_url}/metrics", timeout=5).text
+        assert re.search(r"^history_index_ready 1\.0$", metrics, re.M)
+        retries = float(re.search(r"^history_index_retries_total (\S+)$", metrics, re.M).group(1))
+        assert retries >= 2
+        assert '"history index ready"' in system.log("api")
+    finally:
+        system.stop()
+        database.stop()
