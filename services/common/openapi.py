@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 
 from services.core.paging import MAX_LIMIT
-from services.core.purchase import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRICE, MAX_TEXT_LENGTH, MIN_PRICE
+from services.core.purchase import MAX_TEXT_LENGTH
 
 TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LENGTH,
         "description": "Not blank; no control, bidirectional-formatting or noncharacter code points"}

@@ -14,7 +14,7 @@
   web stayed at ~90 MiB; on glibc's allocator the trim gives back all but ~10 MiB (measured, 139 -> 63 MiB).
 
 The hooks are aiohttp's `RequestHandler.handle_error` and `Server.__call__`/`connection_made`, reached by
-subclassing; aiohttp is pinned, and tests/common/test_server.py proves each behaviour on a real socket.
+subclassing; aiohttp is pinned, and tests/web/test_hostile_clients.py proves each behaviour on a real socket.
 """
 
 from __future__ import annotations

@@ -56,9 +56,6 @@ class KeyedPurchases:
             entry.acknowledged = entry.acknowledged or acknowledged
         return entry
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
 
 class IdempotentPurchases:
     """Buys with an Idempotency-Key: the first request makes the purchase, every retry answers that one."""

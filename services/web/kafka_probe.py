@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaTimeoutError
@@ -27,7 +26,6 @@ class KafkaState:
     reachable: bool
     partitions_without_leader: tuple[int, ...] = ()
     error: str | None = None
-    checked_at: float = field(default_factory=time.monotonic)
 
     @property
     def can_take_purchases(self) -> bool:
