@@ -8,8 +8,10 @@ Starts its own Kafka and FerretDB on free loopback ports (so `make dev` may keep
           collection with the same index.
 3. e2e    at a steady 1,000 purchases/s: the api's accepted-to-stored histogram (a stored purchase is what a
           history read returns), then, in a second run, visibility as load.py --verify observes it through
-          history reads (on FerretDB each read scans the collection, so this one measures the reads too).
+          history reads.
 4. rss    resident memory of web and api under that load.
+5. history  reads of one user's newest 50 with 100,000 purchases stored, through the api, beside a raw pymongo
+          find on the same server, and that find without the local stack's GIN index (scripts/postgres.py).
 
 Prints a markdown table and writes bench/results/latest.json. Figures, not a pass/fail test: the machine
 is shared and noisy; compare each figure with its ceiling from the same run.
@@ -18,9 +20,11 @@ is shared and noisy; compare each figure with its ceiling from the same run.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
+import random
 import subprocess
 import sys
 import tempfile
@@ -247,6 +251,55 @@ def bench_e2e(stack: Stack, rate: int, seconds: float) -> tuple[dict, dict]:
     return e2e, {"web": round(peaks["web"], 1), "api": round(peaks["api"], 1)}
 
 
+def bench_history(stack: Stack, count: int, reads: int = 400) -> dict:
+    """History reads with `count` stored purchases (100 per user): the api's GET /api/purchases/{userId}, beside
+    the same query as a raw pymongo find on the same server (the ceiling), and that find without the local
+    stack's GIN index (scripts/postgres.py), to show what the index is worth."""
+    env = stack.topic("bench-history")
+    users = [f"user-{i}" for i in range(max(count // 100, 1))]
+    client = pymongo.MongoClient(stack.ferretdb.uri)
+    collection = client[env["MONGODB_DATABASE"]]["purchases"]
+    collection.create_index(INDEX, name="userId_timestamp")
+    say(f"history: storing {count} purchases for {len(users)} users")
+    base = utc_now()
+    documents = [to_document(new_purchase(Order("bench", users[i % len(users)], 9.99, "lamp"),
+                                          purchase_id(users[i % len(users)], None),
+                                          base - datetime.timedelta(seconds=i))) for i in range(count)]
+    for i in range(0, count, 5000):
+        collection.insert_many(documents[i:i + 5000], ordered=False)
+    api = stack.service("api", env)
+    picks = random.Random(7)
+    session = requests.Session()
+
+    def timed(read) -> dict:
+        times = []
+        for _ in range(reads):
+            user = picks.choice(users)
+            started = time.perf_counter()
+            assert len(read(user)) == 50
+            times.append((time.perf_counter() - started) * 1000)
+        times.sort()
+        return {"p50_ms": round(times[len(times) // 2], 2), "p99_ms": round(times[int(len(times) * 0.99)], 2)}
+
+    def raw(user: str) -> list:
+        return list(collection.find({"userId": user}).sort([("timestamp", -1), ("_id", -1)]).limit(50))
+
+    try:
+        say(f"history: {reads} reads through the api, then {reads} raw finds")
+        timed(lambda user: session.get(f"http://127.0.0.1:{api.port}/api/purchases/{user}?limit=50").json())
+        through_api = timed(lambda user: session.get(f"http://127.0.0.1:{api.port}/api/purchases/{user}?limit=50").json())
+        ceiling = timed(raw)
+        stack.ferretdb.postgres.sql(f"DROP INDEX {env['MONGODB_DATABASE']}.purchases_userid_gin;")
+        say(f"history: {reads} raw finds without the GIN index")
+        without = timed(raw)
+    finally:
+        stack.stop(api)
+        client.close()
+    return {"stored": count, "users": len(users), "api_p50_ms": through_api["p50_ms"],
+            "api_p99_ms": through_api["p99_ms"], "ceiling_p50_ms": ceiling["p50_ms"],
+            "ceiling_p99_ms": ceiling["p99_ms"], "no_gin_p50_ms": without["p50_ms"], "no_gin_p99_ms": without["p99_ms"]}
+
+
 def histogram_quantiles(metrics: str, name: str) -> dict[float, float]:
     """Upper bucket bounds (ms) holding the 50th and 99th percentiles of a Prometheus histogram."""
     buckets = []
@@ -264,11 +317,11 @@ def machine() -> dict:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor())
     return {"cores": os.cpu_count(), "cpu": model, "python": platform.python_version(),
-            "kafka": "4.1.1 (one KRaft node)", "database": "FerretDB 1.24.2 (SQLite)"}
+            "kafka": "4.1.1 (one KRaft node)", "database": "FerretDB 1.24.2 on PostgreSQL"}
 
 
 def table(results: dict) -> str:
-    w, d, e, r = results["web"], results["drain"], results["e2e"], results["rss_mib"]
+    w, d, e, r, h = results["web"], results["drain"], results["e2e"], results["rss_mib"], results["history"]
     rows = [
         ("web POST /api/buy", f"{w['rps']:.0f} req/s", f"{w['ceiling_rps']:.0f} req/s (bare aiohttp)",
          f"{w['ratio']:.0%}", ">= 50%"),
@@ -283,6 +336,11 @@ def table(results: dict) -> str:
         (f"purchase to visible in history reads at {e['rate']:.0f}/s, load.py --verify",
          f"p50 {e['visible_p50_ms']} ms, p99 {e['visible_p99_ms']} ms; missing {e['missing']}, "
          f"duplicated {e['duplicated']}", "", "", "p99 <= 250 ms"),
+        (f"history read, {h['stored'] // 1000}k stored, api GET /api/purchases/{{userId}}",
+         f"p50 {h['api_p50_ms']} ms, p99 {h['api_p99_ms']} ms",
+         f"p50 {h['ceiling_p50_ms']} ms, p99 {h['ceiling_p99_ms']} ms (raw find)", "", "p99 <= 20 ms"),
+        ("the same raw find without the GIN index", f"p50 {h['no_gin_p50_ms']} ms, p99 {h['no_gin_p99_ms']} ms",
+         "", "", ""),
         ("resident memory under load", f"web {r['web']} MiB, api {r['api']} MiB", "", "",
          "web <= 60, api <= 80 MiB"),
     ]
@@ -298,13 +356,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10, help="length of each timed phase")
     parser.add_argument("--events", type=int, default=100_000, help="events for the drain phase")
     parser.add_argument("--rate", type=int, default=1000, help="purchases/s for the e2e phase")
-    parser.add_argument("--only", choices=["web", "drain", "e2e"], help="one phase (prints JSON, keeps latest.json)")
+    parser.add_argument("--stored", type=int, default=100_000, help="purchases stored for the history-read phase")
+    parser.add_argument("--only", choices=["web", "drain", "e2e", "history"],
+                        help="one phase (prints JSON, keeps latest.json)")
     args = parser.parse_args()
     os.chdir(ROOT)
     phases = {
         "web": lambda stack: {"web": bench_web(stack, args.seconds)},
         "drain": lambda stack: {"drain": bench_drain(stack, args.events)},
         "e2e": lambda stack: dict(zip(("e2e", "rss_mib"), bench_e2e(stack, args.rate, args.seconds))),
+        "history": lambda stack: {"history": bench_history(stack, args.stored)},
     }
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp, Stack(Path(tmp)) as stack:

@@ -1,4 +1,5 @@
-"""The local stack without Docker: a one-node Apache Kafka (KRaft) and FerretDB (MongoDB wire, SQLite).
+"""The local stack without Docker: a one-node Apache Kafka (KRaft) and FerretDB (MongoDB wire) on a throwaway
+PostgreSQL cluster of its own (scripts/postgres.py).
 
     python -m scripts.stack fetch     # resolve Kafka's jars with mvn, build FerretDB with go (once, cached)
 
@@ -187,6 +188,10 @@ class Server:
     def prepare(self) -> None:
         """Anything to do once before the first start."""
 
+    def popen_options(self) -> dict:
+        """Extra arguments for Popen (another user, another working folder)."""
+        return {}
+
     def start(self, timeout: float = 60.0) -> None:
         self.spawn()
         self.wait_open(timeout)
@@ -202,7 +207,7 @@ class Server:
         with signals_deferred():
             self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True,
-                                            env=self.env, cwd=ROOT)
+                                            **{"env": self.env, "cwd": ROOT, **self.popen_options()})
         log.close()
 
     def wait_open(self, timeout: float) -> None:
@@ -313,23 +318,39 @@ class KafkaServer(Server):
 
 
 class FerretDB(Server):
+    """FerretDB on its own PostgreSQL cluster (started first, in data_dir/postgres, stopped last).
+
+    `process` is FerretDB's: a fault test that kills it leaves PostgreSQL running, as a crashed FerretDB would.
+    """
+
     name = "ferretdb"
 
-    def __init__(self, data_dir: Path, port: int = 27017) -> None:
+    def __init__(self, data_dir: Path, port: int = 27017, postgres_port: int | None = None) -> None:
+        from scripts.postgres import PostgreSQL
+
         super().__init__(data_dir, port)
         self.binary = ferretdb_binary()
+        self.postgres = PostgreSQL(self.data_dir / "postgres", postgres_port or free_port())
 
     @property
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/"
 
-    def prepare(self) -> None:
-        (self.data_dir / "sqlite").mkdir(parents=True, exist_ok=True)
-
     def command(self) -> list[str]:
-        return [str(self.binary), "--handler=sqlite", f"--sqlite-url=file:{self.data_dir / 'sqlite'}/",
+        # plan_cache_mode: see scripts/postgres.py (the history index and FerretDB's prepared statements).
+        return [str(self.binary), "--handler=postgresql",
+                f"--postgresql-url={self.postgres.url}?plan_cache_mode=force_custom_plan",
                 f"--listen-addr=127.0.0.1:{self.port}", "--state-dir=-", "--debug-addr=-",
                 "--telemetry=disable", "--log-level=warn"]
+
+    def spawn(self) -> None:
+        if self.postgres.process is None or self.postgres.process.poll() is not None:
+            self.postgres.start()
+        super().spawn()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        super().stop(timeout)
+        self.postgres.stop(timeout)
 
 
 class PythonService(Server):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from scripts.controlplane import build as controlplane
 from scripts.stack import FERRETDB_VERSION, KAFKA_VERSION, FerretDB, KafkaServer, free_port
 
 from .support import System, sanitize
@@ -16,17 +17,19 @@ from .support import System, sanitize
 # What the real-server and real-tool tests ran against, for the summary at the end of the session.
 REAL = {
     "kafka": f"Apache Kafka {KAFKA_VERSION} (KRaft)",
-    "ferretdb": f"FerretDB {FERRETDB_VERSION} (SQLite)",
+    "ferretdb": f"FerretDB {FERRETDB_VERSION} on PostgreSQL",
     "chart": "the real helm binary",
     "manifests": "the real tilt binary",
+    "cluster": f"Kubernetes {controlplane.KUBERNETES_VERSION} control plane (etcd {controlplane.ETCD_VERSION}, "
+               f"kwok {controlplane.KWOK_VERSION}) with KEDA {controlplane.KEDA_VERSION}",
 }
 _started: dict[str, str] = {}
 _fixtures_of: dict[str, tuple[str, ...]] = {}
 
 
-def _running(server, name: str):
+def _running(server, name: str, detail: str = ""):
     server.start()
-    _started[name] = f"{REAL[name]} at 127.0.0.1:{server.port}"
+    _started[name] = f"{REAL[name]}{detail} at 127.0.0.1:{server.port}"
     yield server
     server.stop()
 
@@ -38,7 +41,21 @@ def kafka(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ferretdb(tmp_path_factory):
-    yield from _running(FerretDB(tmp_path_factory.mktemp("ferretdb"), port=free_port()), "ferretdb")
+    server = FerretDB(tmp_path_factory.mktemp("ferretdb"), port=free_port())
+    yield from _running(server, "ferretdb", f" {server.postgres.version}")
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory, kafka, ferretdb):
+    """The control plane with KEDA and the pod runner (scripts/controlplane), on the session's Kafka and FerretDB.
+    Crashed containers restart after 1-2 s instead of the kubelet's 10-300 s, so a failing Job fails quickly."""
+    from scripts.controlplane.local import LocalCluster
+
+    _restart_stopped(kafka, ferretdb)
+    local = LocalCluster(tmp_path_factory.mktemp("cluster"), kafka=kafka, ferretdb=ferretdb, restart_backoff_s=(1, 2))
+    with local:
+        _started["cluster"] = f"{REAL['cluster']} at {local.control_plane.kube.server}"
+        yield local
 
 
 def _restart_stopped(*servers) -> None:
