@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: dev test fetch fetch-tools venv clean lag bench
+.PHONY: dev test fetch fetch-tools fetch-controlplane venv clean lag bench cluster autoscale-demo
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -21,18 +21,31 @@ fetch: venv
 fetch-tools: venv
 	$(PY) -m scripts.tools fetch
 
+# The control plane's binaries (etcd, Kubernetes, kwok, KEDA), built with go from scripts/controlplane/go/ into
+# the same cache: about 25 minutes the first time on 2 cores, nothing afterwards.
+fetch-controlplane: venv
+	$(PY) -m scripts.controlplane.build
+
 dev: fetch
 	$(PY) -m scripts.dev
 
-test: fetch fetch-tools
+test: fetch fetch-tools fetch-controlplane
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# A real Kubernetes control plane and KEDA as local processes, the chart installed, its pods run locally; Ctrl-C stops it.
+cluster: fetch fetch-tools fetch-controlplane
+	$(PY) -m scripts.controlplane
+
+# The chart on that control plane, a burst of 20,000 purchases, and KEDA scaling the api: a timeline and autoscale.png.
+autoscale-demo: fetch fetch-tools fetch-controlplane
+	$(PY) -m scripts.controlplane.demo
 
 # Figures beside their ceilings, measured in one run; writes bench/results/latest.json. Not part of `make test`.
 bench: fetch
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) .dev .pytest_cache
+	rm -rf $(VENV) .dev .cluster .pytest_cache
 
 # Consumer-group lag of `make dev`'s Kafka, per partition, every second.
 lag: venv

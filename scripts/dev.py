@@ -1,4 +1,5 @@
-"""`make dev`: Kafka, the MongoDB-wire server, web on :8080 and api on :8081, until Ctrl-C.
+"""`make dev`: Kafka, the MongoDB-wire server (FerretDB on its own PostgreSQL), web on :8080 and api on :8081,
+until Ctrl-C.
 
 KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI, when set, name servers to use instead of starting our own.
 Data lives in .dev/ (git-ignored; DEV_DIR names another folder) and survives restarts. Ctrl-C stops
@@ -22,6 +23,7 @@ API_PORT = int(os.environ.get("API_PORT", "8081"))
 KAFKA_PORT = int(os.environ.get("KAFKA_PORT", "9092"))
 KAFKA_CONTROLLER_PORT = int(os.environ.get("KAFKA_CONTROLLER_PORT") or KAFKA_PORT + 1)
 FERRETDB_PORT = int(os.environ.get("FERRETDB_PORT", "27017"))
+POSTGRES_PORT = int(os.environ.get("POSTGRES_PORT", "0")) or None  # FerretDB's PostgreSQL; default: a free port
 
 
 def wait_ready(url: str, timeout: float = 30.0) -> bool:
@@ -67,8 +69,8 @@ def main() -> int:
             bootstrap = kafka.bootstrap
         mongodb_uri = os.environ.get("MONGODB_URI")
         if not mongodb_uri:
-            ferretdb = FerretDB(DATA / "ferretdb", port=FERRETDB_PORT)
-            say(f"starting FerretDB on 127.0.0.1:{FERRETDB_PORT}")
+            ferretdb = FerretDB(DATA / "ferretdb", port=FERRETDB_PORT, postgres_port=POSTGRES_PORT)
+            say(f"starting FerretDB on 127.0.0.1:{FERRETDB_PORT}, on PostgreSQL at 127.0.0.1:{ferretdb.postgres.port}")
             start(ferretdb)
             mongodb_uri = ferretdb.uri
         topic = os.environ.get("KAFKA_TOPIC", "purchases")

@@ -1,0 +1,101 @@
+"""`make cluster`: the local control plane with KEDA, the local stack, and the chart installed, until Ctrl-C.
+
+    python -m scripts.controlplane [--no-install] [--dir DIR]
+
+Prints the kubeconfig and how to use kubectl and helm against it; Ctrl-C stops everything it started (the pods'
+processes, KEDA, the control plane, Kafka and FerretDB). The first run builds the binaries (about 25 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+from scripts.stack import ROOT, StackError, say
+
+from . import build
+from .local import LocalCluster
+from .release import NAMESPACE, local_values
+
+DEFAULT_DIR = Path(os.environ.get("CLUSTER_DIR") or ROOT / ".cluster")
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGINT and SIGTERM both stop the run through KeyboardInterrupt (a script may hand us SIGINT ignored)."""
+    def stop(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def usage(cluster: LocalCluster, values: Path | None) -> str:
+    kubeconfig = cluster.control_plane.kubeconfig
+    release = cluster.release
+    lines = [
+        "",
+        f"  kubeconfig  {kubeconfig}",
+        f"  kubectl     {build.binary('kubectl')}  (Kubernetes {build.KUBERNETES_VERSION}; KEDA {build.KEDA_VERSION})",
+        "",
+        f"  export KUBECONFIG={kubeconfig} PATH={build.BIN}:$PATH",
+        f"  kubectl get nodes,pods,svc -n {NAMESPACE}",
+        f"  kubectl get scaledobject,hpa -n {NAMESPACE} -w",
+        "  kubectl get --raw /apis/external.metrics.k8s.io/v1beta1 | head -c 300",
+        f"  helm upgrade --install {release.name} {release.chart} -n {NAMESPACE} -f <values> --wait --wait-for-jobs",
+    ]
+    if values is not None:
+        web = cluster.runner.service_url(NAMESPACE, release.object_name("web"))
+        lines += [
+            f"      (this run's values: {values})",
+            "",
+            f"  web (its Service, proxied by the pod runner): {web}/",
+            f"  curl -s -X POST {web}/api/buy -H 'Content-Type: application/json' "
+            "-d '{\"username\":\"elad\",\"userId\":\"555\",\"price\":12.00}'",
+            f"  python scripts/load.py --url {web} --burst 20000 --lag --bootstrap {cluster.kafka.bootstrap}",
+        ]
+    lines += ["", f"  pod logs    {cluster.workdir / 'pods'}/<namespace>_<pod>.log", "", "  Ctrl-C stops everything.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="working folder (emptied first)")
+    parser.add_argument("--no-install", action="store_true", help="start the cluster without installing the chart")
+    args = parser.parse_args(argv)
+    os.chdir(ROOT)
+    interrupt_on_sigterm()
+    cluster = LocalCluster(fresh(args.dir))
+    try:
+        cluster.start()
+        values = None
+        if not args.no_install:
+            values = cluster.release.values_file(local_values(cluster.kafka.bootstrap), "local")
+            cluster.release.upgrade_install(local_values(cluster.kafka.bootstrap), "local")
+        print(usage(cluster, values), flush=True)
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        return 0
+    except StackError as exc:
+        say(f"error: {exc}")
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        say("stopping the pods' processes, KEDA, the control plane, Kafka and FerretDB")
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

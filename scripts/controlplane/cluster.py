@@ -1,0 +1,128 @@
+"""A real Kubernetes control plane as local processes: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler (kwokctl generates their certificates and flags and starts them), kwok's controller for the
+nodes, and KEDA.
+
+kwok plays the nodes only: they register, heartbeat and take pods. Pods are left to the pod runner (pods.py),
+which runs their containers as local processes and reports their status as a kubelet would; so kwok gets the
+node stages alone, not its default pod stages (which would mark every pod Ready and every Job pod Succeeded
+without running anything).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+
+from scripts.stack import StackError, free_port, say
+
+from . import build
+from .keda import Keda
+from .kube import Kube
+
+NAME = "purchase"
+NODES = 2
+# kwok's own node stages, read from its module at the pinned version: a node becomes Ready, then heartbeats.
+NODE_STAGES = ("kustomize/stage/node/fast/node-initialize.yaml",
+               "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml")
+# The HPA controller's loop; Kubernetes' default is 15 s. Shorter, so a demo's scaling follows KEDA's 5 s polls.
+HPA_SYNC_PERIOD = "5s"
+
+
+def kwok_module_dir() -> Path:
+    listing = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"], capture_output=True,
+                             text=True, cwd=build.MODULES / "kubernetes", env={**os.environ, "GOFLAGS": "-mod=readonly"})
+    if listing.returncode != 0 or not listing.stdout.strip():
+        raise StackError(f"kwok's module is not in the Go module cache: {listing.stderr}")
+    return Path(listing.stdout.strip())
+
+
+class ControlPlane:
+    """Started by start(), stopped by stop(); `kubeconfig` and `kube` are valid in between."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = Path(workdir)
+        self.kubeconfig = self.workdir / "kubeconfig"
+        self.kwok_workdir = self.workdir / "kwok"
+        self.kube: Kube | None = None
+        self.keda: Keda | None = None
+        self.started_kwokctl = False
+
+    def _kwokctl(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        result = subprocess.run([str(build.binary("kwokctl")), "--name", NAME, *args], capture_output=True, text=True,
+                                timeout=timeout, env={**os.environ, "KWOK_WORKDIR": str(self.kwok_workdir)})
+        if result.returncode != 0:
+            raise StackError(f"kwokctl {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        return result
+
+    def _config(self) -> Path:
+        ca = self.kwok_workdir / "clusters" / NAME / "pki" / "ca.crt"
+        options = {
+            "runtime": "binary", "bindAddress": "127.0.0.1", "securePort": True,
+            "kubeAuthorization": True, "kubeAdmission": True,
+            "kubeApiserverPort": free_port(), "etcdPort": free_port(), "etcdPeerPort": free_port(),
+            "kubeControllerManagerPort": free_port(), "kubeSchedulerPort": free_port(),
+            "kwokControllerPort": free_port(),
+            "etcdBinary": str(build.binary("etcd")), "kubeApiserverBinary": str(build.binary("kube-apiserver")),
+            "kubeControllerManagerBinary": str(build.binary("kube-controller-manager")),
+            "kubeSchedulerBinary": str(build.binary("kube-scheduler")),
+            "kwokControllerBinary": str(build.binary("kwok")), "kubectlBinary": str(build.binary("kubectl")),
+        }
+        patches = [
+            # The aggregation layer's client (the API server itself, with kwokctl's admin certificate) is
+            # trusted by extension servers such as KEDA's adapter through this CA, under that one name.
+            {"name": "kube-apiserver", "extraArgs": [
+                {"key": "requestheader-client-ca-file", "value": str(ca)},
+                {"key": "requestheader-allowed-names", "value": "kwok-admin"},
+                {"key": "requestheader-username-headers", "value": "X-Remote-User"},
+                {"key": "requestheader-group-headers", "value": "X-Remote-Group"},
+                {"key": "requestheader-extra-headers-prefix", "value": "X-Remote-Extra-"}]},
+            {"name": "kube-controller-manager", "extraArgs": [
+                {"key": "horizontal-pod-autoscaler-sync-period", "value": HPA_SYNC_PERIOD}]},
+        ]
+        documents = [{"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration",
+                      "options": options, "componentsPatches": patches}]
+        source = kwok_module_dir()
+        documents += [yaml.safe_load((source / stage).read_text()) for stage in NODE_STAGES]
+        path = self.workdir / "kwokctl.yaml"
+        path.write_text(yaml.safe_dump_all(documents))
+        return path
+
+    def start(self) -> "ControlPlane":
+        build.build()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.kwok_workdir, ignore_errors=True)
+        started = time.monotonic()
+        say(f"starting the control plane (Kubernetes {build.KUBERNETES_VERSION}, etcd {build.ETCD_VERSION}, "
+            f"kwok {build.KWOK_VERSION}) in {self.workdir}")
+        self.started_kwokctl = True
+        self._kwokctl("create", "cluster", "--config", str(self._config()), "--kubeconfig", str(self.kubeconfig),
+                      "--wait", "120s")
+        self._kwokctl("scale", "node", "--replicas", str(NODES))
+        self.kube = Kube(self.kubeconfig, build.binary("kubectl"))
+        self.kube.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s")
+        say(f"control plane up in {time.monotonic() - started:.0f}s; starting KEDA {build.KEDA_VERSION}")
+        self.keda = Keda(self.kube, self.workdir)
+        self.keda.install()
+        say(f"KEDA ready; the whole control plane took {time.monotonic() - started:.0f}s")
+        return self
+
+    def stop(self) -> None:
+        if self.keda is not None:
+            self.keda.stop()
+        if self.started_kwokctl:
+            try:
+                self._kwokctl("delete", "cluster", timeout=120)
+            except (StackError, subprocess.TimeoutExpired) as exc:
+                say(f"kwokctl delete cluster: {exc}")
+            self.started_kwokctl = False
+
+    def __enter__(self) -> "ControlPlane":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

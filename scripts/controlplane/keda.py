@@ -1,0 +1,168 @@
+"""KEDA on the local control plane: its CRDs, its three processes, and the objects that let the API server
+reach them without a cluster network.
+
+In a cluster, the API server reaches KEDA's metrics adapter (the external.metrics.k8s.io APIService) and its
+admission webhooks through Services. Here every process runs on 127.0.0.1, and there is no kube-proxy, so
+those Services are ExternalName Services pointing at `localhost`, with the processes' real ports: the API
+server resolves an ExternalName Service to that name and port, both for an APIService and for a webhook.
+
+KEDA can generate and rotate its certificates (it then writes them to a Secret and restarts); we make them once
+with openssl instead: one CA, one certificate carrying every name the three processes are reached by. The CA
+goes into the APIService's and the webhook's caBundle; the operator's gRPC metrics service and the adapter
+authenticate each other with the same files (ca.crt, tls.crt, tls.key in their --cert-dir).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+
+from scripts.stack import Server, StackError, free_port, say
+
+from . import build
+from .kube import Kube
+
+NAMESPACE = "keda"
+NAMES = ("keda-operator.keda.svc.cluster.local", "keda-operator.keda.svc", "keda-metrics-apiserver.keda.svc",
+         "keda-metrics-apiserver.keda.svc.cluster.local", "keda-admission-webhooks.keda.svc",
+         "keda-admission-webhooks.keda.svc.cluster.local", "localhost")
+
+
+def module_dir() -> Path:
+    """KEDA's module source in the Go module cache (downloaded by the build): its CRDs and webhook config."""
+    listing = subprocess.run(["go", "list", "-m", "-json", "github.com/kedacore/keda/v2"], capture_output=True,
+                             text=True, cwd=build.MODULES / "keda", env={**os.environ, "GOFLAGS": "-mod=readonly"})
+    if listing.returncode != 0:
+        raise StackError(f"KEDA's module is not in the Go module cache: {listing.stderr}")
+    return Path(json.loads(listing.stdout)["Dir"])
+
+
+def make_certificates(folder: Path) -> Path:
+    """ca.crt, tls.crt and tls.key in `folder` (made once per cluster)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if (folder / "tls.crt").exists():
+        return folder
+
+    def openssl(*args: str) -> None:
+        result = subprocess.run(["openssl", *args], capture_output=True, text=True, cwd=folder)
+        if result.returncode != 0:
+            raise StackError(f"openssl {args[0]} failed: {result.stderr}")
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=keda-local-ca",
+            "-keyout", "ca.key", "-out", "ca.crt")
+    san = ",".join([*(f"DNS:{name}" for name in NAMES), "IP:127.0.0.1"])
+    (folder / "leaf.ext").write_text(f"subjectAltName={san}\nextendedKeyUsage=serverAuth,clientAuth\n"
+                                     "keyUsage=digitalSignature,keyEncipherment\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=keda-operator.keda.svc.cluster.local",
+            "-keyout", "tls.key", "-out", "tls.csr")
+    openssl("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "30",
+            "-extfile", "leaf.ext", "-out", "tls.crt")
+    return folder
+
+
+class KedaProcess(Server):
+    """One of KEDA's binaries, run against the control plane with the admin kubeconfig."""
+
+    def __init__(self, name: str, data_dir: Path, port: int, args: list[str], kubeconfig: Path) -> None:
+        self.name = name
+        super().__init__(data_dir, port)
+        self.args = args
+        self.env = {**os.environ, "KUBECONFIG": str(kubeconfig), "POD_NAMESPACE": NAMESPACE,
+                    "KEDA_CLUSTER_OBJECT_NAMESPACE": NAMESPACE, "WATCH_NAMESPACE": ""}
+
+    def command(self) -> list[str]:
+        return [str(build.binary(self.name)), *self.args]
+
+
+class Keda:
+    """KEDA's operator, metrics adapter and admission webhooks, installed into a running control plane."""
+
+    def __init__(self, kube: Kube, workdir: Path) -> None:
+        self.kube = kube
+        self.workdir = workdir
+        self.certs = workdir / "keda-certs"
+        self.grpc_port, self.adapter_port, self.webhook_port = free_port(), free_port(), free_port()
+        kubeconfig = kube.kubeconfig
+        local = "127.0.0.1:{}".format
+        self.processes = [
+            KedaProcess("operator", workdir, self.grpc_port, [
+                f"--metrics-service-bind-address={local(self.grpc_port)}",
+                f"--metrics-bind-address={local(free_port())}", f"--health-probe-bind-address={local(free_port())}",
+                f"--cert-dir={self.certs}", f"--ca-dir={self.certs}", "--enable-cert-rotation=false",
+                "--enable-webhook-patching=false", "--enable-apiservice-patching=false", "--leader-elect=false",
+                "--zap-log-level=info", "--zap-encoder=console"], kubeconfig),
+            KedaProcess("adapter", workdir, self.adapter_port, [
+                f"--secure-port={self.adapter_port}", "--bind-address=127.0.0.1", f"--cert-dir={self.certs}",
+                f"--tls-cert-file={self.certs / 'tls.crt'}", f"--tls-private-key-file={self.certs / 'tls.key'}",
+                f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
+                f"--lister-kubeconfig={kubeconfig}", f"--metrics-service-address={local(self.grpc_port)}",
+                "--metrics-service-grpc-authority=keda-operator.keda.svc.cluster.local", "--zap-log-level=error"],
+                kubeconfig),
+            KedaProcess("webhooks", workdir, self.webhook_port, [
+                f"--port={self.webhook_port}", f"--cert-dir={self.certs}",
+                f"--metrics-bind-address={local(free_port())}", f"--health-probe-bind-address={local(free_port())}",
+                "--zap-log-level=info", "--zap-encoder=console"], kubeconfig),
+        ]
+
+    def install(self) -> None:
+        make_certificates(self.certs)
+        source = module_dir()
+        say("installing KEDA's CRDs")
+        crds = sorted((source / "config" / "crd" / "bases").glob("*.yaml"))
+        self.kube.apply("\n---\n".join(path.read_text() for path in crds))
+        self.kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+        for process in self.processes:
+            process.spawn()
+        for process in self.processes:
+            process.wait_open(60)
+        self.kube.apply(self._routing(source))
+        self.wait_available()
+
+    def _routing(self, source: Path) -> list[dict]:
+        ca_bundle = base64.b64encode((self.certs / "ca.crt").read_bytes()).decode()
+
+        def local_service(name: str, port: int) -> dict:
+            return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NAMESPACE},
+                    "spec": {"type": "ExternalName", "externalName": "localhost",
+                             "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}}
+
+        webhooks = yaml.safe_load((source / "config" / "webhooks" / "validation_webhooks.yaml").read_text())
+        for hook in webhooks["webhooks"]:
+            hook["clientConfig"]["service"]["port"] = self.webhook_port
+            hook["clientConfig"]["caBundle"] = ca_bundle
+        return [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+            local_service("keda-metrics-apiserver", self.adapter_port),
+            local_service("keda-admission-webhooks", self.webhook_port),
+            {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+             "metadata": {"name": "v1beta1.external.metrics.k8s.io"},
+             "spec": {"service": {"name": "keda-metrics-apiserver", "namespace": NAMESPACE, "port": self.adapter_port},
+                      "group": "external.metrics.k8s.io", "version": "v1beta1", "caBundle": ca_bundle,
+                      "groupPriorityMinimum": 100, "versionPriority": 100}},
+            webhooks,
+        ]
+
+    def wait_available(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            service = self.kube.get("/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.external.metrics.k8s.io")
+            conditions = {c["type"]: c for c in (service or {}).get("status", {}).get("conditions", [])}
+            if conditions.get("Available", {}).get("status") == "True":
+                return
+            for process in self.processes:
+                if process.process.poll() is not None:
+                    raise StackError(f"KEDA's {process.name} exited; see {process.log_path}")
+            if time.monotonic() > deadline:
+                raise StackError(f"KEDA's metrics APIService is not Available: {conditions.get('Available')}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop(timeout=10)
+

@@ -1,0 +1,99 @@
+"""The chart, installed with the real helm into the local control plane, against the local stack's Kafka and
+FerretDB (the chart's external-server values).
+
+Bitnami's kafka and mongodb charts cannot be downloaded here, and helm refuses to install a chart whose declared
+dependencies are missing from charts/, even disabled ones. So the release is made from a copy of the chart
+whose charts/ holds placeholders with the declared names and versions (no templates): with kafka.enabled and
+mongodb.enabled false, helm renders and installs exactly our own objects, as it would with the real subcharts.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from scripts.stack import ROOT, StackError, say
+
+from .kube import Kube
+
+CHART = ROOT / "helm" / "purchase-system"
+NAMESPACE = "purchase"
+RELEASE = "shop"
+MONGODB_SECRET = "purchase-mongodb"
+
+
+def chart_with_placeholders(folder: Path) -> Path:
+    """A copy of the chart in `folder`, its dependencies present as empty placeholder charts."""
+    copy = folder / CHART.name
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(CHART, copy, ignore=shutil.ignore_patterns("charts", "Chart.lock"))
+    for dependency in yaml.safe_load((copy / "Chart.yaml").read_text())["dependencies"]:
+        placeholder = copy / "charts" / dependency["name"]
+        placeholder.mkdir(parents=True)
+        (placeholder / "Chart.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "v2", "name": dependency["name"], "version": dependency["version"],
+            "description": "placeholder: the real chart cannot be downloaded here; disabled in this release"}))
+    return copy
+
+
+def local_values(kafka_bootstrap: str) -> dict:
+    """Values for the local stack: our Kafka and FerretDB instead of Bitnami's, the images Tilt would build."""
+    return {
+        "kafka": {"enabled": False},
+        "mongodb": {"enabled": False},
+        "kafkaClient": {"bootstrapServers": kafka_bootstrap},
+        "externalMongodb": {"existingSecret": MONGODB_SECRET},
+        "web": {"replicaCount": 1},
+    }
+
+
+def merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+class Release:
+    """One helm release of the chart in NAMESPACE, with its values written to a file beside the chart copy."""
+
+    def __init__(self, helm: Path, kube: Kube, workdir: Path, name: str = RELEASE) -> None:
+        self.helm = helm
+        self.kube = kube
+        self.workdir = Path(workdir)
+        self.name = name
+        self.chart = chart_with_placeholders(self.workdir)
+
+    def prepare_namespace(self, mongodb_uri: str) -> None:
+        """The namespace and the Secret holding MongoDB's connection string (what an operator creates first)."""
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": MONGODB_SECRET, "namespace": NAMESPACE},
+                  "data": {"mongodb-uri": base64.b64encode(mongodb_uri.encode()).decode()}}
+        self.kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}, secret])
+
+    def run(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+        command = [str(self.helm), "--kubeconfig", str(self.kube.kubeconfig), "--namespace", NAMESPACE, *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise StackError(f"helm {' '.join(args)} failed (exit {result.returncode}):\n{result.stdout}{result.stderr}")
+        return result
+
+    def values_file(self, values: dict, label: str) -> Path:
+        path = self.workdir / f"values-{label}.yaml"
+        path.write_text(yaml.safe_dump(values))
+        return path
+
+    def upgrade_install(self, values: dict, label: str = "release", timeout: str = "5m",
+                        check: bool = True) -> subprocess.CompletedProcess:
+        say(f"helm upgrade --install {self.name} (values: {label})")
+        return self.run("upgrade", "--install", self.name, str(self.chart), "-f", str(self.values_file(values, label)),
+                        "--wait", "--wait-for-jobs", "--timeout", timeout, check=check)
+
+    def uninstall(self, check: bool = True) -> subprocess.CompletedProcess:
+        return self.run("uninstall", self.name, "--wait", "--timeout", "2m", check=check)
+
+    def object_name(self, component: str) -> str:
+        return f"{self.name}-purchase-system-{component}"

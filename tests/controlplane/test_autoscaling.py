@@ -1,0 +1,79 @@
+"""KEDA scaling the api on real Kafka lag, closed loop, and a rolling update under traffic: the chart installed
+on the real control plane, its pods run as real processes by the pod runner (scripts/controlplane).
+
+Test values (scripts/controlplane/autoscale.py FAST_LOOP): KEDA polls every 2 s and the HPA scales down after
+10 s of low lag, by any number of pods. The control plane's HPA controller syncs every 5 s (Kubernetes: 15 s).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pymongo
+import pytest
+
+from scripts.controlplane.autoscale import FAST_LOOP, burst
+from scripts.controlplane.release import NAMESPACE, local_values, merge
+from tests.faults import KeyedTraffic, account
+from tests.support import wait_until
+
+BURST = 20_000
+
+
+@pytest.fixture(scope="module")
+def installed(cluster):
+    release = cluster.release
+    release.uninstall(check=False)
+    wait_until(lambda: not cluster.runner.running(NAMESPACE), 60, "the previous release's processes to stop")
+    release.upgrade_install(merge(local_values(cluster.kafka.bootstrap), FAST_LOOP), "autoscaling")
+    yield release
+    release.uninstall(check=False)
+
+
+def stored_ids(cluster):
+    client = pymongo.MongoClient(cluster.ferretdb.uri)
+    try:
+        return [doc["_id"] for doc in client["purchases"]["purchases"].find({}, {"_id": 1})]
+    finally:
+        client.close()
+
+
+def test_a_burst_scales_the_api_up_to_the_partitions_and_back_to_one_with_every_purchase_stored_once(cluster, installed):
+    api = installed.object_name("api")
+    wait_until(lambda: len(cluster.runner.running(NAMESPACE, api + "-")) == 1, 60, "one api consumer")
+    result = burst(cluster, BURST, timeout_s=900)
+    summary = result.summary()
+    print(f"\nautoscaling, {BURST} purchases:\n{result.timeline()}\n{summary}")
+
+    assert summary["accepted"] == BURST, result.load
+    assert (summary["stored_missing"], summary["stored_duplicated"], summary["unreadable_users"]) == (0, 0, 0)
+    assert summary["max_desired"] == result.partitions == 8, "KEDA's HPA should ask for one replica per partition"
+    assert summary["max_ready"] == 8 and summary["max_consumers"] == 8
+    assert max(s.replicas for s in result.samples) <= result.partitions
+    assert summary["max_group_members"] > 1, "the new pods' consumers should join the group"
+    assert result.samples[-1].lag == 0
+    assert summary["back_to_one_s"] is not None, "the Deployment should scale back to 1"
+
+
+def test_helm_upgrade_rolls_the_pods_under_traffic_and_loses_or_duplicates_nothing(cluster, installed):
+    release, kube = installed, cluster.control_plane.kube
+    api = release.object_name("api")
+    wait_until(lambda: len(cluster.runner.running(NAMESPACE, api + "-")) == 1, 180, "the api back to one pod")
+    before = {c.pod for c in cluster.runner.running(NAMESPACE)}
+    web = cluster.runner.service_url(NAMESPACE, release.object_name("web"))
+    already = set(stored_ids(cluster))
+    with KeyedTraffic(web, rate=50, run=f"roll-{int(time.time())}") as traffic:
+        time.sleep(3)
+        release.upgrade_install(merge(merge(local_values(cluster.kafka.bootstrap), FAST_LOOP),
+                                      {"config": {"consumerBatchSize": 500}}), "rolled")
+        wait_until(lambda: {c.pod for c in cluster.runner.running(NAMESPACE)}.isdisjoint(before)
+                   and len(cluster.runner.running(NAMESPACE)) >= 2, 120, "every pod replaced")
+        time.sleep(3)
+    accounting = account(web, traffic.requests, lambda: [i for i in stored_ids(cluster) if i not in already])
+    print(f"\nrolling update under traffic: {accounting.line()}")
+    after = cluster.runner.running(NAMESPACE, api + "-")
+    assert after and after[0].env["CONSUMER_BATCH_SIZE"] == "500"
+    assert accounting.sent >= 200
+    assert (accounting.lost, accounting.unexpected, accounting.duplicated) == ([], [], 0)
+    assert accounting.stored == accounting.sent
+    assert kube.get(f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{api}")["status"].get("readyReplicas") >= 1
