@@ -98,6 +98,7 @@ class WebConfig:
     api_url: str = "http://127.0.0.1:8081"
     publish_timeout_ms: int = 4000
     linger_ms: int = 2
+    linger_crowd: int = 4
     max_awaiting_ack: int = 5000
     wedged_after_s: int = 60
 
@@ -110,6 +111,7 @@ class WebConfig:
             api_url=(env.get("API_URL") or cls.api_url).rstrip("/"),
             publish_timeout_ms=_int(env, "PUBLISH_TIMEOUT_MS", cls.publish_timeout_ms, minimum=500),
             linger_ms=_int(env, "KAFKA_LINGER_MS", cls.linger_ms, minimum=0),
+            linger_crowd=_int(env, "KAFKA_LINGER_CROWD", cls.linger_crowd, minimum=0),
             max_awaiting_ack=_int(env, "MAX_AWAITING_ACK", cls.max_awaiting_ack),
             wedged_after_s=_int(env, "LIVENESS_WEDGED_AFTER_S", cls.wedged_after_s),
         )

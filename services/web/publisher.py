@@ -31,6 +31,7 @@ from services.core.purchase import Purchase, encode_event
 
 from .delivery import DeliveryHealth
 from .kafka_probe import KafkaProbe, KafkaState
+from .linger import Linger
 from .partitioner import CachedKeyPartitioner
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Publisher:
     def __init__(self, config: WebConfig) -> None:
         self._config = config
         self._producer: KafkaProducer | None = None
+        self._linger: Linger | None = None
         self._tasks: list[asyncio.Task] = []
         self._replacing: asyncio.Task | None = None
         self._retiring: set[asyncio.Future] = set()
@@ -101,8 +103,12 @@ class Publisher:
             self._producer = None
         self._probe.close()
 
+    def _use(self, producer: KafkaProducer) -> None:
+        self._linger = Linger(producer, self._config.linger_ms, self._config.linger_crowd)
+        self._producer = producer
+
     async def _connect_first(self) -> None:
-        self._producer = await self._new_producer_when_kafka_answers()
+        self._use(await self._new_producer_when_kafka_answers())
         log.info("kafka producer connected", extra={"topic": self._config.kafka.topic})
 
     async def _new_producer_when_kafka_answers(self) -> KafkaProducer:
@@ -162,8 +168,7 @@ class Publisher:
         """A new producer once Kafka answers; the old one retires when its records are settled."""
         log.warning("kafka producer failed a delivery; replacing it")
         try:
-            new = await self._new_producer_when_kafka_answers()
-            self._producer = new
+            self._use(await self._new_producer_when_kafka_answers())
             REPLACEMENTS.inc()
             log.info("kafka producer replaced", extra={"topic": self._config.kafka.topic})
         finally:
@@ -207,6 +212,7 @@ class Publisher:
             raise ServiceUnavailable("Kafka is not reachable; try again shortly", retry_after=2)
         if self._awaiting >= self._config.max_awaiting_ack:
             raise ServiceUnavailable("too many purchases awaiting Kafka; try again shortly", retry_after=1)
+        self._linger.before_send(self._awaiting)
         self._awaiting += 1
         AWAITING.inc()
         try:
