@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         cluster.start()
         values = None
         if not args.no_install:
-            values = cluster.release.values_file(local_values(cluster.kafka.bootstrap), "local")
             cluster.release.upgrade_install(local_values(cluster.kafka.bootstrap), "local")
+            values = cluster.release.values_file("local")
         print(usage(cluster, values), flush=True)
         while True:
             time.sleep(1)

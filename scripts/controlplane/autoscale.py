@@ -119,9 +119,13 @@ class Sampler:
 
 def burst(cluster: LocalCluster, purchases: int = 20_000, concurrency: int = 64, timeout_s: float = 600,
           on_sample=None) -> Result:
-    """Fire `purchases` at the chart's web (through its Service), sample every second until the burst is
-    verified, the lag is 0 and the api Deployment is back to one ready replica (or `timeout_s` passes)."""
-    web = cluster.runner.service_url(NAMESPACE, cluster.release.object_name("web"))
+    """Fire `purchases` at the chart's web pod, sample every second until the burst is verified, the lag is 0
+    and the api Deployment is back to one ready replica (or `timeout_s` passes).
+
+    Straight to the pod's port, as `kubectl port-forward` reaches one pod: the pod runner's Service proxy is a
+    Python thread per connection, fine for web's history reads from api but not for a burst."""
+    [web_pod] = cluster.runner.running(NAMESPACE, cluster.release.object_name("web") + "-")
+    web = f"http://127.0.0.1:{web_pod.port}"
     out = cluster.workdir / "load.json"
     command = [sys.executable, str(ROOT / "scripts" / "load.py"), "--url", web, "--burst", str(purchases),
                "--concurrency", str(concurrency), "--users", "400", "--duration", str(timeout_s / 2),

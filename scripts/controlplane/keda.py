@@ -132,6 +132,10 @@ class Keda:
                     "spec": {"type": "ExternalName", "externalName": "localhost",
                              "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}}
 
+        # KEDA's own RBAC for reading its metrics: the HPA controller's service account may read
+        # external.metrics.k8s.io (needed when the controller manager uses per-controller credentials).
+        rbac = [doc for name in ("role.yaml", "role_binding.yaml")
+                for doc in yaml.safe_load_all((source / "config" / "metrics-server" / name).read_text()) if doc]
         webhooks = yaml.safe_load((source / "config" / "webhooks" / "validation_webhooks.yaml").read_text())
         for hook in webhooks["webhooks"]:
             hook["clientConfig"]["service"]["port"] = self.webhook_port
@@ -146,6 +150,7 @@ class Keda:
                       "group": "external.metrics.k8s.io", "version": "v1beta1", "caBundle": ca_bundle,
                       "groupPriorityMinimum": 100, "versionPriority": 100}},
             webhooks,
+            *rbac,
         ]
 
     def wait_available(self, timeout: float = 90) -> None:

@@ -81,15 +81,15 @@ class Release:
             raise StackError(f"helm {' '.join(args)} failed (exit {result.returncode}):\n{result.stdout}{result.stderr}")
         return result
 
-    def values_file(self, values: dict, label: str) -> Path:
-        path = self.workdir / f"values-{label}.yaml"
-        path.write_text(yaml.safe_dump(values))
-        return path
+    def values_file(self, label: str) -> Path:
+        """Where the values of an install labelled `label` are written."""
+        return self.workdir / f"values-{label}.yaml"
 
     def upgrade_install(self, values: dict, label: str = "release", timeout: str = "5m",
                         check: bool = True) -> subprocess.CompletedProcess:
         say(f"helm upgrade --install {self.name} (values: {label})")
-        return self.run("upgrade", "--install", self.name, str(self.chart), "-f", str(self.values_file(values, label)),
+        self.values_file(label).write_text(yaml.safe_dump(values))
+        return self.run("upgrade", "--install", self.name, str(self.chart), "-f", str(self.values_file(label)),
                         "--wait", "--wait-for-jobs", "--timeout", timeout, check=check)
 
     def uninstall(self, check: bool = True) -> subprocess.CompletedProcess:

@@ -24,10 +24,11 @@ log = logging.getLogger(__name__)
 DEFAULT_PARTITIONS = 8
 
 
-def ensure_topics(kafka: KafkaConfig, partitions: int = DEFAULT_PARTITIONS, replication_factor: int = 1) -> list[str]:
-    """Returns the names of the topics it created."""
+def ensure_topics(kafka: KafkaConfig, partitions: int = DEFAULT_PARTITIONS, replication_factor: int = 1,
+                  connect_timeout_s: float = 30.0) -> list[str]:
+    """Returns the names of the topics it created. Gives up on reaching Kafka after `connect_timeout_s`."""
     created = []
-    admin = KafkaAdminClient(**kafka.client_options())
+    admin = KafkaAdminClient(**kafka.client_options(), bootstrap_timeout_ms=max(int(connect_timeout_s * 1000), 1000))
     try:
         for name, count in ((kafka.topic, partitions), (kafka.dead_letter_topic, 1)):
             try:
@@ -50,7 +51,8 @@ def main() -> int:
     deadline = time.monotonic() + float(os.environ.get("TOPIC_WAIT_S", 300))
     while True:
         try:
-            created = ensure_topics(kafka, partitions, replication)
+            # Each attempt within what is left of TOPIC_WAIT_S: kafka-python alone would wait 30 s to bootstrap.
+            created = ensure_topics(kafka, partitions, replication, connect_timeout_s=deadline - time.monotonic())
             log.info("topics ready", extra={"created_topics": created, "topic": kafka.topic, "partitions": partitions,
                                             "dead_letter_topic": kafka.dead_letter_topic})
             return 0
