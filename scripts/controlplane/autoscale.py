@@ -9,6 +9,7 @@ processes running and the members of the consumer group.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -51,8 +52,8 @@ class Result:
     purchases: int
     load: dict  # scripts/load.py --json
     samples: list[Sample] = field(default_factory=list)
-    max_replicas_allowed: int = 0
     partitions: int = 0
+    stalled_s: tuple[float, float] | None = None  # when the database was frozen, seconds into the burst
 
     def first(self, predicate, after: float = 0.0) -> float | None:
         return next((s.t_s for s in self.samples if s.t_s >= after and predicate(s)), None)
@@ -63,7 +64,7 @@ class Result:
 
     def summary(self) -> dict:
         peak_at = self.first(lambda s: s.ready == self.peak.ready) or 0.0
-        drained = self.first(lambda s: s.lag == 0, after=self.first(lambda s: s.lag > 0) or 0.0)
+        drained = self.first(lambda s: s.lag == 0, after=self.first(lambda s: s.lag == max(x.lag for x in self.samples)))
         back_to_one = self.first(lambda s: s.replicas == 1 and s.ready == 1, after=peak_at)
         verify = self.load.get("verify", {})
         return {
@@ -74,7 +75,7 @@ class Result:
             "max_ready": self.peak.ready, "max_consumers": max(s.consumers for s in self.samples),
             "max_group_members": max(s.members for s in self.samples), "partitions": self.partitions,
             "first_scale_up_s": self.first(lambda s: s.replicas > 1), "max_ready_at_s": peak_at,
-            "lag_drained_s": drained, "back_to_one_s": back_to_one,
+            "lag_drained_s": drained, "back_to_one_s": back_to_one, "database_stalled_s": self.stalled_s,
         }
 
     def timeline(self) -> str:
@@ -118,9 +119,13 @@ class Sampler:
 
 
 def burst(cluster: LocalCluster, purchases: int = 20_000, concurrency: int = 64, timeout_s: float = 600,
-          on_sample=None) -> Result:
+          stall_database_s: float = 0.0, stall_after_s: float = 5.0, on_sample=None) -> Result:
     """Fire `purchases` at the chart's web pod, sample every second until the burst is verified, the lag is 0
     and the api Deployment is back to one ready replica (or `timeout_s` passes).
+
+    `stall_database_s`: freeze the database (SIGSTOP FerretDB) that long, `stall_after_s` into the burst. On
+    this machine one api stores purchases faster than web accepts them, so a burst alone builds a lag of a few
+    hundred at most and KEDA rightly keeps one replica; a stalled database is how a backlog really builds.
 
     Straight to the pod's port, as `kubectl port-forward` reaches one pod: the pod runner's Service proxy is a
     Python thread per connection, fine for web's history reads from api but not for a burst."""
@@ -132,13 +137,24 @@ def burst(cluster: LocalCluster, purchases: int = 20_000, concurrency: int = 64,
                "--verify", "--verify-timeout", str(timeout_s / 2), "--json", "--quiet"]
     say(f"burst: {' '.join(command[1:])}")
     sampler = Sampler(cluster)
-    result = Result(purchases=purchases, load={})
+    result = Result(purchases=purchases, load={}, stalled_s=(stall_after_s, stall_after_s + stall_database_s)
+                    if stall_database_s else None)
+    database = cluster.ferretdb.process
+    stalled = False
     started = time.monotonic()
     with open(out, "w") as stdout:
         load = subprocess.Popen(command, stdout=stdout, stderr=subprocess.DEVNULL, cwd=ROOT)
         try:
             while time.monotonic() - started < timeout_s:
-                sample = sampler.sample(time.monotonic() - started)
+                elapsed = time.monotonic() - started
+                if stall_database_s and not stalled and stall_after_s <= elapsed < stall_after_s + stall_database_s:
+                    say(f"stalling the database (SIGSTOP FerretDB) for {stall_database_s:.0f} s")
+                    database.send_signal(signal.SIGSTOP)
+                    stalled = True
+                elif stalled and elapsed >= stall_after_s + stall_database_s:
+                    database.send_signal(signal.SIGCONT)
+                    stalled = False
+                sample = sampler.sample(elapsed)
                 result.samples.append(sample)
                 if on_sample is not None:
                     on_sample(sample)
@@ -148,6 +164,8 @@ def burst(cluster: LocalCluster, purchases: int = 20_000, concurrency: int = 64,
                     break
                 time.sleep(max(0.0, 1.0 - (time.monotonic() - started) % 1.0))
         finally:
+            if stalled:
+                database.send_signal(signal.SIGCONT)
             if load.poll() is None:
                 load.terminate()
             load.wait()
@@ -173,6 +191,10 @@ def plot(result: Result, path: Path, title: str) -> None:
     bottom.step(t, [s.desired for s in result.samples], where="post", label="desired (KEDA's HPA)")
     bottom.step(t, [s.ready for s in result.samples], where="post", label="api pods ready")
     bottom.plot(t, [s.members for s in result.samples], linestyle="--", label="consumers in the group (Kafka)")
+    if result.stalled_s:
+        for axis in (top, bottom):
+            axis.axvspan(*result.stalled_s, color="grey", alpha=0.15, label="database stalled" if axis is top else None)
+        top.legend(loc="upper right")
     bottom.axhline(result.partitions, color="grey", linewidth=0.8, linestyle=":", label="partitions (the cap)")
     bottom.set_ylabel("replicas")
     bottom.set_xlabel("seconds since the burst started")

@@ -95,7 +95,8 @@ class Container:
     port: int
     process: subprocess.Popen | None = None
     restarts: int = 0
-    ready: bool = False
+    ready: bool = False  # as last reported
+    probed_ready: bool = False  # as the readiness probe last found
     started_at: str = ""
     next_start: float = 0.0
     last_state: dict = field(default_factory=dict)
@@ -115,17 +116,28 @@ class Container:
                                             start_new_session=True)
         log.close()
         self.started_at = now()
-        self.ready = False
+        self.ready = self.probed_ready = False
+        threading.Thread(target=self._probe_loop, args=(self.process,), daemon=True).start()
 
-    def probe_ready(self) -> bool:
-        probe = (self.spec.get("readinessProbe") or {}).get("httpGet")
-        if probe is None:
-            return True
-        try:
-            answer = requests.get(f"http://127.0.0.1:{self.port}{probe.get('path', '/')}", timeout=2)
-            return 200 <= answer.status_code < 400
-        except requests.RequestException:
-            return False
+    def _probe_loop(self, process: subprocess.Popen) -> None:
+        """The readiness probe's HTTP GET every second while this process lives (its timeoutSeconds, default 1),
+        on a thread of its own so a hanging service does not hold up the other pods."""
+        spec = self.spec.get("readinessProbe") or {}
+        probe = spec.get("httpGet")
+        session = requests.Session()
+        session.trust_env = False
+        while process.poll() is None and not self.stopping:
+            if probe is None:
+                self.probed_ready = True
+            else:
+                try:
+                    answer = session.get(f"http://127.0.0.1:{self.port}{probe.get('path', '/')}",
+                                         timeout=spec.get("timeoutSeconds", 1))
+                    self.probed_ready = 200 <= answer.status_code < 400
+                except requests.RequestException:
+                    self.probed_ready = False
+            time.sleep(1)
+        self.probed_ready = False
 
     def pre_stop(self) -> None:
         hook = ((self.spec.get("lifecycle") or {}).get("preStop") or {})
@@ -271,7 +283,7 @@ class PodRunner:
             return
         code = container.process.poll()
         if code is None:
-            ready = container.probe_ready()
+            ready = container.probed_ready
             if ready != container.ready:
                 container.ready = ready
                 self._report(container)
