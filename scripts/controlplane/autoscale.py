@@ -120,8 +120,8 @@ class Sampler:
 
 def burst(cluster: LocalCluster, purchases: int = 20_000, concurrency: int = 64, timeout_s: float = 600,
           stall_database_s: float = 0.0, stall_after_s: float = 5.0, on_sample=None) -> Result:
-    """Fire `purchases` at the chart's web pod, sample every second until the burst is verified, the lag is 0
-    and the api Deployment is back to one ready replica (or `timeout_s` passes).
+    """Fire `purchases` at the chart's web pod, sample every second until the burst is verified, the lag is 0,
+    and the api Deployment is back to one ready replica with one consumer in the group (or `timeout_s` passes).
 
     `stall_database_s`: freeze the database (SIGSTOP FerretDB) that long, `stall_after_s` into the burst. On
     this machine one api stores purchases faster than web accepts them, so a burst alone builds a lag of a few
@@ -159,7 +159,8 @@ def burst(cluster: LocalCluster, purchases: int = 20_000, concurrency: int = 64,
                 if on_sample is not None:
                     on_sample(sample)
                 scaled_up = any(s.replicas > 1 for s in result.samples)
-                if load.poll() is not None and sample.lag == 0 and sample.replicas == 1 and sample.ready == 1 and (
+                back_to_one = sample.replicas == 1 and sample.ready == 1 and sample.members == 1
+                if load.poll() is not None and sample.lag == 0 and back_to_one and (
                         scaled_up or time.monotonic() - started > 60):
                     break
                 time.sleep(max(0.0, 1.0 - (time.monotonic() - started) % 1.0))
@@ -190,7 +191,8 @@ def plot(result: Result, path: Path, title: str) -> None:
     top.grid(alpha=0.3)
     bottom.step(t, [s.desired for s in result.samples], where="post", label="desired (KEDA's HPA)")
     bottom.step(t, [s.ready for s in result.samples], where="post", label="api pods ready")
-    bottom.plot(t, [s.members for s in result.samples], linestyle="--", label="consumers in the group (Kafka)")
+    bottom.step(t, [s.members for s in result.samples], where="post", linestyle="--",
+                label="consumers in the group (Kafka)")
     if result.stalled_s:
         for axis in (top, bottom):
             axis.axvspan(*result.stalled_s, color="grey", alpha=0.15, label="database stalled" if axis is top else None)

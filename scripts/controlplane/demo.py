@@ -4,7 +4,9 @@
 
 Starts the local stack and the control plane with KEDA, installs the chart (KEDA polling every 2 s and a
 10-second scale-down window, so the loop takes minutes, not ten), fires a burst through web with
-scripts/load.py, prints one line a second (lag, replicas desired and ready, consumers), and draws them into a PNG.
+scripts/load.py and stalls the database for --stall seconds during it (one api here stores faster than web
+accepts, so without a stall the lag stays small and KEDA rightly keeps one replica: try --stall 0), prints one
+line a second (lag, replicas desired and ready, consumers), and draws them into a PNG.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .release import NAMESPACE, local_values, merge
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--purchases", type=int, default=20_000)
+    parser.add_argument("--stall", type=float, default=20.0, help="seconds the database stalls, 5 s into the burst")
     parser.add_argument("--png", type=Path, default=Path("autoscale.png"))
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args(argv)
@@ -38,12 +41,13 @@ def main(argv: list[str] | None = None) -> int:
               f"  export KUBECONFIG={kubeconfig} PATH={build.BIN}:$PATH\n"
               f"  kubectl get hpa,pods -n {NAMESPACE} -w\n", flush=True)
         print("   t(s)    lag  desired  replicas  ready  consumers  members", flush=True)
-        result = burst(cluster, args.purchases, on_sample=lambda s: print(
+        result = burst(cluster, args.purchases, stall_database_s=args.stall, on_sample=lambda s: print(
             f"{s.t_s:7.1f} {s.lag:6d} {s.desired:8d} {s.replicas:9d} {s.ready:6d} {s.consumers:10d} {s.members:8d}",
             flush=True))
         summary = result.summary()
-        plot(result, args.png, f"{args.purchases:,} purchases: KEDA {build.KEDA_VERSION} scales the api on "
-                               f"Kafka lag (Kubernetes {build.KUBERNETES_VERSION})")
+        stall = f", the database stalled {args.stall:.0f} s" if args.stall else ""
+        plot(result, args.png, f"{args.purchases:,} purchases{stall}: KEDA {build.KEDA_VERSION} scales the api "
+                               f"on Kafka lag (Kubernetes {build.KUBERNETES_VERSION})")
         print("\n" + "\n".join(f"  {key:20} {value}" for key, value in summary.items()))
         print(f"\n  picture: {args.png.resolve()}", flush=True)
         verified = summary["stored_missing"] == 0 and summary["stored_duplicated"] == 0
