@@ -180,7 +180,6 @@ class PodRunner:
         self.network = ServiceNetwork(kube, self.ready_ports)
         self.refused: set[str] = set()  # pods reported as impossible to run
         self.waiting: dict[str, str] = {}  # pod uid -> why it cannot start yet, as last reported
-        self.started_total = 0
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="pod-runner", daemon=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -275,7 +274,6 @@ class PodRunner:
             self._waiting(meta, spec, "CreateContainerConfigError", str(exc))  # tried again next round
             return
         self.containers[meta["uid"]] = container
-        self.started_total += 1
         self._report(container)
 
     def _watch(self, container: Container) -> None:
