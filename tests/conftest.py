@@ -20,7 +20,7 @@ REAL = {
     "ferretdb": f"FerretDB {FERRETDB_VERSION} on PostgreSQL",
     "chart": "the real helm binary",
     "manifests": "the real tilt binary",
-    "cluster": f"Kubernetes {controlplane.KUBERNETES_VERSION} control plane (etcd {controlplane.ETCD_VERSION}, "
+    "kube_cluster": f"Kubernetes {controlplane.KUBERNETES_VERSION} control plane (etcd {controlplane.ETCD_VERSION}, "
                f"kwok {controlplane.KWOK_VERSION}) with KEDA {controlplane.KEDA_VERSION}",
 }
 _started: dict[str, str] = {}
@@ -46,7 +46,7 @@ def ferretdb(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory, kafka, ferretdb):
+def kube_cluster(tmp_path_factory, kafka, ferretdb):
     """The control plane with KEDA and the pod runner (scripts/controlplane), on the session's Kafka and FerretDB.
     Crashed containers restart after 1-2 s instead of the kubelet's 10-300 s, so a failing Job fails quickly."""
     from scripts.controlplane.local import LocalCluster
@@ -54,7 +54,7 @@ def cluster(tmp_path_factory, kafka, ferretdb):
     _restart_stopped(kafka, ferretdb)
     local = LocalCluster(tmp_path_factory.mktemp("cluster"), kafka=kafka, ferretdb=ferretdb, restart_backoff_s=(1, 2))
     with local:
-        _started["cluster"] = f"{REAL['cluster']} at {local.control_plane.kube.server}"
+        _started["kube_cluster"] = f"{REAL['kube_cluster']} at {local.control_plane.kube.server}"
         yield local
 
 

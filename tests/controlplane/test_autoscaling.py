@@ -22,28 +22,28 @@ STALL_S = 20
 
 
 @pytest.fixture(scope="module")
-def installed(cluster):
-    release = cluster.release
+def installed(kube_cluster):
+    release = kube_cluster.release
     release.uninstall(check=False)
-    wait_until(lambda: not cluster.runner.running(NAMESPACE), 60, "the previous release's processes to stop")
-    release.upgrade_install(merge(local_values(cluster.kafka.bootstrap), FAST_LOOP), "autoscaling")
+    wait_until(lambda: not kube_cluster.runner.running(NAMESPACE), 60, "the previous release's processes to stop")
+    release.upgrade_install(merge(local_values(kube_cluster.kafka.bootstrap), FAST_LOOP), "autoscaling")
     yield release
     release.uninstall(check=False)
 
 
-def stored_ids(cluster):
-    client = pymongo.MongoClient(cluster.ferretdb.uri)
+def stored_ids(kube_cluster):
+    client = pymongo.MongoClient(kube_cluster.ferretdb.uri)
     try:
         return [doc["_id"] for doc in client["purchases"]["purchases"].find({}, {"_id": 1})]
     finally:
         client.close()
 
 
-def test_a_burst_the_consumer_keeps_up_with_does_not_scale(cluster, installed):
+def test_a_burst_the_consumer_keeps_up_with_does_not_scale(kube_cluster, installed):
     """One api stores faster than web accepts here: the lag stays far below a replica's worth (lagThreshold 200)."""
     api = installed.object_name("api")
-    wait_until(lambda: len(cluster.runner.running(NAMESPACE, api + "-")) == 1, 60, "one api consumer")
-    result = burst(cluster, BURST // 2, timeout_s=600)
+    wait_until(lambda: len(kube_cluster.runner.running(NAMESPACE, api + "-")) == 1, 60, "one api consumer")
+    result = burst(kube_cluster, BURST // 2, timeout_s=600)
     summary = result.summary()
     print(f"\na burst of {BURST // 2} the consumer keeps up with: {summary}")
     assert summary["accepted"] == BURST // 2, result.load
@@ -52,10 +52,10 @@ def test_a_burst_the_consumer_keeps_up_with_does_not_scale(cluster, installed):
 
 
 def test_a_burst_during_a_database_stall_scales_the_api_to_the_partitions_and_back_to_one_storing_each_once(
-        cluster, installed):
+        kube_cluster, installed):
     api = installed.object_name("api")
-    wait_until(lambda: len(cluster.runner.running(NAMESPACE, api + "-")) == 1, 120, "one api consumer")
-    result = burst(cluster, BURST, timeout_s=900, stall_database_s=STALL_S)
+    wait_until(lambda: len(kube_cluster.runner.running(NAMESPACE, api + "-")) == 1, 120, "one api consumer")
+    result = burst(kube_cluster, BURST, timeout_s=900, stall_database_s=STALL_S)
     summary = result.summary()
     print(f"\nautoscaling, {BURST} purchases, the database stalled {STALL_S} s:\n{result.timeline()}\n{summary}")
 
@@ -69,23 +69,23 @@ def test_a_burst_during_a_database_stall_scales_the_api_to_the_partitions_and_ba
     assert summary["back_to_one_s"] is not None, "the Deployment should scale back to 1"
 
 
-def test_helm_upgrade_rolls_the_pods_under_traffic_and_loses_or_duplicates_nothing(cluster, installed):
-    release, kube = installed, cluster.control_plane.kube
+def test_helm_upgrade_rolls_the_pods_under_traffic_and_loses_or_duplicates_nothing(kube_cluster, installed):
+    release, kube = installed, kube_cluster.control_plane.kube
     api = release.object_name("api")
-    wait_until(lambda: len(cluster.runner.running(NAMESPACE, api + "-")) == 1, 180, "the api back to one pod")
-    before = {c.pod for c in cluster.runner.running(NAMESPACE)}
-    web = cluster.runner.service_url(NAMESPACE, release.object_name("web"))
-    already = set(stored_ids(cluster))
+    wait_until(lambda: len(kube_cluster.runner.running(NAMESPACE, api + "-")) == 1, 180, "the api back to one pod")
+    before = {c.pod for c in kube_cluster.runner.running(NAMESPACE)}
+    web = kube_cluster.runner.service_url(NAMESPACE, release.object_name("web"))
+    already = set(stored_ids(kube_cluster))
     with KeyedTraffic(web, rate=50, run=f"roll-{int(time.time())}") as traffic:
         time.sleep(3)
-        release.upgrade_install(merge(merge(local_values(cluster.kafka.bootstrap), FAST_LOOP),
+        release.upgrade_install(merge(merge(local_values(kube_cluster.kafka.bootstrap), FAST_LOOP),
                                       {"config": {"consumerBatchSize": 500}}), "rolled")
-        wait_until(lambda: {c.pod for c in cluster.runner.running(NAMESPACE)}.isdisjoint(before)
-                   and len(cluster.runner.running(NAMESPACE)) >= 2, 120, "every pod replaced")
+        wait_until(lambda: {c.pod for c in kube_cluster.runner.running(NAMESPACE)}.isdisjoint(before)
+                   and len(kube_cluster.runner.running(NAMESPACE)) >= 2, 120, "every pod replaced")
         time.sleep(3)
-    accounting = account(web, traffic.requests, lambda: [i for i in stored_ids(cluster) if i not in already])
+    accounting = account(web, traffic.requests, lambda: [i for i in stored_ids(kube_cluster) if i not in already])
     print(f"\nrolling update under traffic: {accounting.line()}")
-    after = cluster.runner.running(NAMESPACE, api + "-")
+    after = kube_cluster.runner.running(NAMESPACE, api + "-")
     assert after and after[0].env["CONSUMER_BATCH_SIZE"] == "500"
     assert accounting.sent >= 200
     assert (accounting.lost, accounting.unexpected, accounting.duplicated) == ([], [], 0)

@@ -16,8 +16,8 @@ from scripts.controlplane.release import NAMESPACE, local_values, merge
 from tests.support import buy_body, post_buys, wait_until
 
 
-def get(cluster, path: str) -> dict:
-    found = cluster.control_plane.kube.get(path)
+def get(kube_cluster, path: str) -> dict:
+    found = kube_cluster.control_plane.kube.get(path)
     assert found is not None, f"{path} does not exist"
     return found
 
@@ -27,24 +27,24 @@ def condition(obj: dict, kind: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def installed(cluster):
-    release = cluster.release
+def installed(kube_cluster):
+    release = kube_cluster.release
     release.uninstall(check=False)
-    result = release.upgrade_install(local_values(cluster.kafka.bootstrap), "install")
+    result = release.upgrade_install(local_values(kube_cluster.kafka.bootstrap), "install")
     yield result
     release.uninstall(check=False)
 
 
-def test_helm_install_waits_for_the_topics_job_which_runs_and_exits_0(cluster, installed):
+def test_helm_install_waits_for_the_topics_job_which_runs_and_exits_0(kube_cluster, installed):
     assert "STATUS: deployed" in installed.stdout, installed.stdout
-    jobs = get(cluster, f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs")["items"]
+    jobs = get(kube_cluster, f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs")["items"]
     assert [job["status"].get("succeeded") for job in jobs] == [1], [job["status"] for job in jobs]
-    pods = [p for p in cluster.control_plane.kube.pods(NAMESPACE) if "topics" in p["metadata"]["name"]]
+    pods = [p for p in kube_cluster.control_plane.kube.pods(NAMESPACE) if "topics" in p["metadata"]["name"]]
     terminated = pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (pods[0]["status"]["phase"], terminated["exitCode"]) == ("Succeeded", 0)
-    log = (cluster.runner.workdir / f"{NAMESPACE}_{pods[0]['metadata']['name']}.log").read_text()
+    log = (kube_cluster.runner.workdir / f"{NAMESPACE}_{pods[0]['metadata']['name']}.log").read_text()
     assert '"topics ready"' in log
-    consumer = KafkaConsumer(bootstrap_servers=cluster.kafka.bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=kube_cluster.kafka.bootstrap)
     try:
         assert len(consumer.partitions_for_topic("purchases")) == 8
         assert len(consumer.partitions_for_topic("purchases.dlq")) == 1
@@ -52,30 +52,30 @@ def test_helm_install_waits_for_the_topics_job_which_runs_and_exits_0(cluster, i
         consumer.close()
 
 
-def test_keda_takes_the_scaled_object_and_creates_its_hpa(cluster, installed):
-    api = cluster.release.object_name("api")
-    scaled = wait_until(lambda: condition(cluster.control_plane.kube.get(
+def test_keda_takes_the_scaled_object_and_creates_its_hpa(kube_cluster, installed):
+    api = kube_cluster.release.object_name("api")
+    scaled = wait_until(lambda: condition(kube_cluster.control_plane.kube.get(
         f"/apis/keda.sh/v1alpha1/namespaces/{NAMESPACE}/scaledobjects/{api}") or {}, "Ready").get("status") == "True"
-        and cluster.control_plane.kube.get(f"/apis/keda.sh/v1alpha1/namespaces/{NAMESPACE}/scaledobjects/{api}"),
+        and kube_cluster.control_plane.kube.get(f"/apis/keda.sh/v1alpha1/namespaces/{NAMESPACE}/scaledobjects/{api}"),
         60, "the ScaledObject to be Ready")
     assert scaled["status"]["hpaName"] == f"keda-hpa-{api}"
-    hpa = get(cluster, f"/apis/autoscaling/v2/namespaces/{NAMESPACE}/horizontalpodautoscalers/keda-hpa-{api}")
+    hpa = get(kube_cluster, f"/apis/autoscaling/v2/namespaces/{NAMESPACE}/horizontalpodautoscalers/keda-hpa-{api}")
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 8)
     assert hpa["spec"]["metrics"][0]["type"] == "External"
     # The HPA reads KEDA's metric through the aggregation layer: the lag, from Kafka, as a number.
     metric = hpa["spec"]["metrics"][0]["external"]["metric"]["name"]
-    answer = wait_until(lambda: json.loads(cluster.control_plane.kube.kubectl(
+    answer = wait_until(lambda: json.loads(kube_cluster.control_plane.kube.kubectl(
         "get", "--raw", f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{NAMESPACE}/{metric}"
         f"?labelSelector=scaledobject.keda.sh%2Fname%3D{api}", check=False).stdout or "{}").get("items"),
         60, "KEDA's external metric")
     assert answer[0]["metricName"] == metric and "value" in answer[0]
 
 
-def test_the_installed_services_take_a_purchase_and_store_it(cluster, installed):
-    web = cluster.runner.service_url(NAMESPACE, cluster.release.object_name("web"))
+def test_the_installed_services_take_a_purchase_and_store_it(kube_cluster, installed):
+    web = kube_cluster.runner.service_url(NAMESPACE, kube_cluster.release.object_name("web"))
     [(status, answer)] = post_buys(web, [buy_body("cluster-user-1")])
     assert status == 202, answer
-    client = pymongo.MongoClient(cluster.ferretdb.uri)
+    client = pymongo.MongoClient(kube_cluster.ferretdb.uri)
     try:
         wait_until(lambda: client["purchases"]["purchases"].find_one({"_id": answer["id"]}), 30, "the purchase stored")
     finally:
@@ -85,55 +85,55 @@ def test_the_installed_services_take_a_purchase_and_store_it(cluster, installed)
     assert [p["id"] for p in history] == [answer["id"]]
 
 
-def test_keda_admission_webhook_refuses_a_second_scaled_object_for_the_same_deployment(cluster, installed):
-    api = cluster.release.object_name("api")
+def test_keda_admission_webhook_refuses_a_second_scaled_object_for_the_same_deployment(kube_cluster, installed):
+    api = kube_cluster.release.object_name("api")
     second = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
               "metadata": {"name": "second", "namespace": NAMESPACE},
               "spec": {"scaleTargetRef": {"name": api}, "triggers": [
-                  {"type": "kafka", "metadata": {"bootstrapServers": cluster.kafka.bootstrap,
+                  {"type": "kafka", "metadata": {"bootstrapServers": kube_cluster.kafka.bootstrap,
                                                  "consumerGroup": "purchase-group", "topic": "purchases",
                                                  "lagThreshold": "10"}}]}}
-    result = cluster.control_plane.kube.kubectl("apply", "-f", "-", input=json.dumps(second), check=False)
+    result = kube_cluster.control_plane.kube.kubectl("apply", "-f", "-", input=json.dumps(second), check=False)
     assert result.returncode != 0, result.stdout
     # KEDA's webhook names the ScaledObject or the HPA it made, whichever of its checks comes first.
     assert 'admission webhook "vscaledobject.kb.io" denied' in result.stderr, result.stderr
     assert f"'{api}' of type 'apps/v1.Deployment' is already managed by the" in result.stderr, result.stderr
 
 
-def test_helm_upgrade_with_a_new_value_rolls_the_api_and_uninstall_removes_everything(cluster, installed):
-    release, kube = cluster.release, cluster.control_plane.kube
+def test_helm_upgrade_with_a_new_value_rolls_the_api_and_uninstall_removes_everything(kube_cluster, installed):
+    release, kube = kube_cluster.release, kube_cluster.control_plane.kube
     api = release.object_name("api")
     before = {p["metadata"]["name"] for p in kube.pods(NAMESPACE) if p["metadata"]["name"].startswith(api + "-")}
-    release.upgrade_install(merge(local_values(cluster.kafka.bootstrap), {"config": {"logLevel": "DEBUG"}}), "debug")
+    release.upgrade_install(merge(local_values(kube_cluster.kafka.bootstrap), {"config": {"logLevel": "DEBUG"}}), "debug")
     after = wait_until(lambda: {p["metadata"]["name"] for p in kube.pods(NAMESPACE)
                                 if p["metadata"]["name"].startswith(api + "-")} - before, 60, "new api pods")
     assert after and not (after & before)
-    [running] = cluster.runner.running(NAMESPACE, api + "-")
+    [running] = kube_cluster.runner.running(NAMESPACE, api + "-")
     assert running.env["LOG_LEVEL"] == "DEBUG" and running.pod in after
-    jobs = get(cluster, f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs")["items"]
+    jobs = get(kube_cluster, f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs")["items"]
     # A Job per revision: helm removed revision 1's with the rest of that manifest; revision 2's ran.
     assert [(job["metadata"]["name"][-2:], job["status"].get("succeeded")) for job in jobs] == [("-2", 1)]
 
     release.uninstall()
     wait_until(lambda: not kube.pods(NAMESPACE), 90, "every pod gone")
-    wait_until(lambda: not cluster.runner.running(NAMESPACE), 60, "every pod's process stopped")
+    wait_until(lambda: not kube_cluster.runner.running(NAMESPACE), 60, "every pod's process stopped")
     assert kube.get(f"/apis/keda.sh/v1alpha1/namespaces/{NAMESPACE}/scaledobjects/{api}") is None
 
 
-def test_a_topics_job_that_cannot_reach_kafka_fails_helm_install(cluster):
+def test_a_topics_job_that_cannot_reach_kafka_fails_helm_install(kube_cluster):
     """As on a cluster: the Job's pod fails, the Job controller tries again after its back-off (10 s) up to the
     backoffLimit, the Job fails, helm says so at once (not at its timeout)."""
     broken = merge(local_values("127.0.0.1:1"), {
         "topics": {"waitSeconds": 1, "backoffLimit": 1}, "keda": {"enabled": False}, "cpuAutoscaling": {"enabled": False},
         "api": {"replicaCount": 0}, "web": {"replicaCount": 0}})
-    release = cluster.release
+    release = kube_cluster.release
     try:
         started = time.monotonic()
         result = release.upgrade_install(broken, "broken", timeout="4m", check=False)
         assert result.returncode != 0
         assert "job is failed" in result.stderr, result.stderr
         assert time.monotonic() - started < 120, "helm should fail when the Job does, not at its timeout"
-        jobs = get(cluster, f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs")["items"]
+        jobs = get(kube_cluster, f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs")["items"]
         assert condition(jobs[0], "Failed").get("reason") == "BackoffLimitExceeded", jobs[0]["status"]
     finally:
         release.uninstall(check=False)
