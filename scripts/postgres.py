@@ -17,7 +17,10 @@ internals: a MongoDB database is a PostgreSQL schema, and the collection `purcha
 `purchases_<FNV-1a 32 of the name, 8 hex digits>` (metadata/registry.go, collectionCreate), whose documents are
 in the jsonb column `_jsonb`. FerretDB's pgx driver also caches one prepared statement per query shape:
 `plan_cache_mode=force_custom_plan` in FerretDB's URL keeps PostgreSQL from switching that statement to a
-generic plan, which cannot use the GIN index for a parameter.
+generic plan, which cannot use the GIN index for a parameter. And `fastupdate = off`: by default a GIN index
+collects new entries in a pending list that every search scans linearly until a vacuum merges it; after a
+burst of inserts that made each read's index scan ~6.5 ms instead of ~0.05 ms (measured at 100,000 documents).
+Inserting straight into the index costs nothing measurable here (~13,000 documents/s either way).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ DECLARE
 BEGIN
   FOR created IN SELECT * FROM pg_event_trigger_ddl_commands() WHERE command_tag = 'CREATE TABLE' LOOP
     IF created.object_identity LIKE '%.{collection_table()}' THEN
-      EXECUTE format('CREATE INDEX IF NOT EXISTS purchases_userid_gin ON %s USING gin ((_jsonb->''userId'') jsonb_path_ops)',
+      EXECUTE format('CREATE INDEX IF NOT EXISTS purchases_userid_gin ON %s USING gin ((_jsonb->''userId'') jsonb_path_ops) WITH (fastupdate = off)',
                      created.object_identity);
     END IF;
   END LOOP;
