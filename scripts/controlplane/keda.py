@@ -102,7 +102,9 @@ class Keda:
                 f"--tls-cert-file={self.certs / 'tls.crt'}", f"--tls-private-key-file={self.certs / 'tls.key'}",
                 f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
                 f"--lister-kubeconfig={kubeconfig}", f"--metrics-service-address={local(self.grpc_port)}",
-                "--metrics-service-grpc-authority=keda-operator.keda.svc.cluster.local", "--zap-log-level=error"],
+                "--metrics-service-grpc-authority=keda-operator.keda.svc.cluster.local", "--zap-log-level=error",
+                # its Prometheus /metrics (on every address: it takes only a port); the default 8080 is web's
+                f"--port={free_port()}"],
                 kubeconfig),
             KedaProcess("webhooks", workdir, self.webhook_port, [
                 f"--port={self.webhook_port}", f"--cert-dir={self.certs}",

@@ -1,0 +1,58 @@
+"""`make cluster` as a user runs it: it comes up, says how to use it, and Ctrl-C stops everything it started."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from scripts.stack import ROOT
+from tests.support import wait_until
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+def commands() -> dict[int, str]:
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                found[int(entry)] = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+            except OSError:
+                pass
+    return found
+
+
+def test_make_cluster_prints_the_kubeconfig_and_ctrl_c_stops_every_process_it_started(tmp_path):
+    log = open(tmp_path / "out.log", "w+")
+    cluster = subprocess.Popen([sys.executable, "-m", "scripts.controlplane", "--no-install", "--dir", str(tmp_path / "c")],
+                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until(lambda: "Ctrl-C stops everything" in (tmp_path / "out.log").read_text() or cluster.poll() is not None,
+                   180, "make cluster to come up")
+        printed = (tmp_path / "out.log").read_text()
+        assert cluster.poll() is None, printed
+        kubeconfig = tmp_path / "c" / "cluster" / "kubeconfig"
+        assert f"kubeconfig  {kubeconfig}" in printed and "kubectl get scaledobject,hpa" in printed
+        pid_files = list((tmp_path / "c" / "cluster" / "kwok").rglob("pids/*.pid"))
+        pids = [int(p.read_text()) for p in pid_files]
+        names = sorted(p.stem for p in pid_files)
+        assert names == ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller"]
+        keda = [pid for pid, args in commands().items() if str(tmp_path) in args and "keda-certs" in args]
+        assert len(keda) == 3, "KEDA's operator, adapter and webhooks"
+        assert all(alive(pid) for pid in pids + keda)
+
+        cluster.send_signal(signal.SIGINT)  # what Ctrl-C in its terminal sends
+        assert cluster.wait(120) == 0
+        time.sleep(1)
+        assert [pid for pid in pids + keda if alive(pid)] == []
+    finally:
+        if cluster.poll() is None:
+            os.killpg(cluster.pid, signal.SIGKILL)
+        log.close()
