@@ -78,6 +78,15 @@ class KafkaProbe:
             await asyncio.sleep(self._interval_s)
 
     def _describe(self) -> KafkaState:
+        state = self._describe_once()
+        if self._admin is None and not state.reachable:
+            # The broker this client used is gone (a broken connection, not a timeout): in a cluster another
+            # one answers, so ask again at once with a new client before saying Kafka cannot take purchases.
+            # Without this, every buy was refused for a second or two when one broker of three died.
+            state = self._describe_once()
+        return state
+
+    def _describe_once(self) -> KafkaState:
         try:
             if self._admin is None:
                 self._admin = KafkaAdminClient(**self._kafka.client_options(), client_id="web-readiness",
