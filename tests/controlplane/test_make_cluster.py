@@ -53,6 +53,10 @@ def test_make_cluster_prints_the_kubeconfig_and_ctrl_c_stops_every_process_it_st
         time.sleep(1)
         assert [pid for pid in pids + keda if alive(pid)] == []
     finally:
-        if cluster.poll() is None:
-            os.killpg(cluster.pid, signal.SIGKILL)
+        if cluster.poll() is None:  # an assertion failed while it ran: stop it as a user would, so nothing is left
+            cluster.send_signal(signal.SIGINT)
+            try:
+                cluster.wait(120)
+            except subprocess.TimeoutExpired:
+                os.killpg(cluster.pid, signal.SIGKILL)
         log.close()
