@@ -281,13 +281,16 @@ def bench_history(stack: Stack, count: int, per_user: int = 10, reads: int = 400
         times.sort()
         return {"p50_ms": round(times[len(times) // 2], 2), "p99_ms": round(times[int(len(times) * 0.99)], 2)}
 
+    def through_api(user: str) -> list:
+        return session.get(f"http://127.0.0.1:{api.port}/api/purchases/{user}?limit=50").json()
+
     def raw(user: str) -> list:
         return list(collection.find({"userId": user}).sort([("timestamp", -1), ("_id", -1)]).limit(50))
 
     try:
         say(f"history: {reads} reads through the api, then {reads} raw finds")
-        timed(lambda user: session.get(f"http://127.0.0.1:{api.port}/api/purchases/{user}?limit=50").json())
-        through_api = timed(lambda user: session.get(f"http://127.0.0.1:{api.port}/api/purchases/{user}?limit=50").json())
+        timed(through_api)  # warm-up: connections, FerretDB's prepared statements
+        api_reads = timed(through_api)
         ceiling = timed(raw)
         stack.ferretdb.postgres.sql(f"DROP INDEX {env['MONGODB_DATABASE']}.purchases_userid_gin;")
         say(f"history: {reads} raw finds without the GIN index")
@@ -295,8 +298,8 @@ def bench_history(stack: Stack, count: int, per_user: int = 10, reads: int = 400
     finally:
         stack.stop(api)
         client.close()
-    return {"stored": count, "users": len(users), "per_user": per_user, "api_p50_ms": through_api["p50_ms"],
-            "api_p99_ms": through_api["p99_ms"], "ceiling_p50_ms": ceiling["p50_ms"],
+    return {"stored": count, "users": len(users), "per_user": per_user, "api_p50_ms": api_reads["p50_ms"],
+            "api_p99_ms": api_reads["p99_ms"], "ceiling_p50_ms": ceiling["p50_ms"],
             "ceiling_p99_ms": ceiling["p99_ms"], "no_gin_p50_ms": without["p50_ms"], "no_gin_p99_ms": without["p99_ms"]}
 
 

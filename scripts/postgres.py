@@ -34,7 +34,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from scripts.stack import Server, StackError, run, say
+from scripts.stack import Server, StackError, run
 
 COLLECTION = "purchases"
 INSTALL_HINT = ("PostgreSQL's server is not installed: on Debian/Ubuntu `apt-get install postgresql`, "

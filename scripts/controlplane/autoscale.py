@@ -46,6 +46,12 @@ class Sample:
     consumers: int  # api processes the pod runner has running
     members: int  # members of the consumer group in Kafka
 
+    HEADER = "   t(s)    lag  desired  replicas  ready  consumers  members"
+
+    def line(self) -> str:
+        return (f"{self.t_s:7.1f} {self.lag:6d} {self.desired:8d} {self.replicas:9d} {self.ready:6d} "
+                f"{self.consumers:10d} {self.members:8d}")
+
 
 @dataclass
 class Result:
@@ -79,10 +85,7 @@ class Result:
         }
 
     def timeline(self) -> str:
-        lines = ["   t(s)    lag  desired  replicas  ready  consumers  members"]
-        lines += [f"{s.t_s:7.1f} {s.lag:6d} {s.desired:8d} {s.replicas:9d} {s.ready:6d} {s.consumers:10d} {s.members:8d}"
-                  for s in self.samples]
-        return "\n".join(lines)
+        return "\n".join([Sample.HEADER, *(s.line() for s in self.samples)])
 
     def to_json(self) -> str:
         return json.dumps({"summary": self.summary(), "load": self.load,

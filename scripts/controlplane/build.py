@@ -85,6 +85,16 @@ def binary(name: str) -> Path:
     return BIN / name
 
 
+def module_source(module: str, path: str) -> Path:
+    """Where the Go module cache holds `path`, a dependency of our tools module `module` (at its pinned version):
+    its YAML (CRDs, webhook configuration, kwok's stages) is read from there. The build downloaded it."""
+    listing = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", path], capture_output=True, text=True,
+                             cwd=MODULES / module, env={**os.environ, "GOFLAGS": "-mod=readonly"})
+    if listing.returncode != 0 or not listing.stdout.strip():
+        raise StackError(f"{path} is not in the Go module cache (make fetch-controlplane): {listing.stderr}")
+    return Path(listing.stdout.strip())
+
+
 def missing() -> list[str]:
     return [name for group in GROUPS if not group.built() for name in group.binaries]
 

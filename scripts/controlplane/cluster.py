@@ -33,14 +33,6 @@ NODE_STAGES = ("kustomize/stage/node/fast/node-initialize.yaml",
 HPA_SYNC_PERIOD = "5s"
 
 
-def kwok_module_dir() -> Path:
-    listing = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"], capture_output=True,
-                             text=True, cwd=build.MODULES / "kubernetes", env={**os.environ, "GOFLAGS": "-mod=readonly"})
-    if listing.returncode != 0 or not listing.stdout.strip():
-        raise StackError(f"kwok's module is not in the Go module cache: {listing.stderr}")
-    return Path(listing.stdout.strip())
-
-
 class ControlPlane:
     """Started by start(), stopped by stop(); `kubeconfig` and `kube` are valid in between."""
 
@@ -86,7 +78,7 @@ class ControlPlane:
         ]
         documents = [{"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration",
                       "options": options, "componentsPatches": patches}]
-        source = kwok_module_dir()
+        source = build.module_source("kubernetes", "sigs.k8s.io/kwok")
         documents += [yaml.safe_load((source / stage).read_text()) for stage in NODE_STAGES]
         path = self.workdir / "kwokctl.yaml"
         path.write_text(yaml.safe_dump_all(documents))

@@ -19,7 +19,7 @@ from scripts.stack import StackError, say
 
 from . import build
 from .__main__ import DEFAULT_DIR, fresh, interrupt_on_sigterm
-from .autoscale import FAST_LOOP, burst, plot
+from .autoscale import FAST_LOOP, Sample, burst, plot
 from .local import LocalCluster
 from .release import NAMESPACE, local_values, merge
 
@@ -40,10 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n  watch it live, in another terminal:\n"
               f"  export KUBECONFIG={kubeconfig} PATH={build.BIN}:$PATH\n"
               f"  kubectl get hpa,pods -n {NAMESPACE} -w\n", flush=True)
-        print("   t(s)    lag  desired  replicas  ready  consumers  members", flush=True)
-        result = burst(cluster, args.purchases, stall_database_s=args.stall, on_sample=lambda s: print(
-            f"{s.t_s:7.1f} {s.lag:6d} {s.desired:8d} {s.replicas:9d} {s.ready:6d} {s.consumers:10d} {s.members:8d}",
-            flush=True))
+        print(Sample.HEADER, flush=True)
+        result = burst(cluster, args.purchases, stall_database_s=args.stall,
+                       on_sample=lambda sample: print(sample.line(), flush=True))
         summary = result.summary()
         stall = f", the database stalled {args.stall:.0f} s" if args.stall else ""
         plot(result, args.png, f"{args.purchases:,} purchases{stall}: KEDA {build.KEDA_VERSION} scales the api "

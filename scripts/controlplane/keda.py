@@ -15,7 +15,6 @@ authenticate each other with the same files (ca.crt, tls.crt, tls.key in their -
 from __future__ import annotations
 
 import base64
-import json
 import os
 import subprocess
 import time
@@ -32,15 +31,6 @@ NAMESPACE = "keda"
 NAMES = ("keda-operator.keda.svc.cluster.local", "keda-operator.keda.svc", "keda-metrics-apiserver.keda.svc",
          "keda-metrics-apiserver.keda.svc.cluster.local", "keda-admission-webhooks.keda.svc",
          "keda-admission-webhooks.keda.svc.cluster.local", "localhost")
-
-
-def module_dir() -> Path:
-    """KEDA's module source in the Go module cache (downloaded by the build): its CRDs and webhook config."""
-    listing = subprocess.run(["go", "list", "-m", "-json", "github.com/kedacore/keda/v2"], capture_output=True,
-                             text=True, cwd=build.MODULES / "keda", env={**os.environ, "GOFLAGS": "-mod=readonly"})
-    if listing.returncode != 0:
-        raise StackError(f"KEDA's module is not in the Go module cache: {listing.stderr}")
-    return Path(json.loads(listing.stdout)["Dir"])
 
 
 def make_certificates(folder: Path) -> Path:
@@ -114,7 +104,7 @@ class Keda:
 
     def install(self) -> None:
         make_certificates(self.certs)
-        source = module_dir()
+        source = build.module_source("keda", "github.com/kedacore/keda/v2")
         say("installing KEDA's CRDs")
         crds = sorted((source / "config" / "crd" / "bases").glob("*.yaml"))
         self.kube.apply("\n---\n".join(path.read_text() for path in crds))

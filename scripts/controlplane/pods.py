@@ -104,8 +104,7 @@ class Container:
 
     def command(self) -> list[str]:
         command = self.spec.get("command") or image_command(self.spec["image"])
-        args = self.spec.get("args") if "command" in self.spec or "args" in self.spec else []
-        argv = [expand(part, self.env) for part in [*command, *(args or [])]]
+        argv = [expand(part, self.env) for part in [*command, *self.spec.get("args", [])]]
         return [sys.executable if argv[0] in ("python", "python3") else argv[0], *argv[1:]]
 
     def start(self) -> None:
