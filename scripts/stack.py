@@ -293,7 +293,11 @@ class KafkaServer(Server):
                 *(f"{name}.min.isr=2" for name in INTERNAL_TOPICS if name != "offsets.topic")]
 
     def _java(self, main: str, *args: str) -> list[str]:
-        return [require("java"), f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC",
+        # TieredStopAtLevel=1: compile with C1 only. A broker that lives for a test session or a bench run spends
+        # its first minutes compiling with C2 on the cores the services need: measured at 500 produce requests/s,
+        # 44 % of a core for the broker over 30 s (21 % of it the C2 compiler) against 28 % with C1 alone, and
+        # at ~2,000/s 73 % against 46 %. A long-lived production broker keeps the JVM's default.
+        return [require("java"), "-XX:TieredStopAtLevel=1", f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC",
                 "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
                 f"-Dlog4j2.configurationFile={KAFKA_LOG4J}", "-cp", f"{self.libs}/*", main, *args]
 
