@@ -23,6 +23,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -53,6 +54,12 @@ ACCEPTED_TO_STORED = Histogram(
 )
 LAG = Gauge("consumer_lag", "Records behind the end of each assigned partition", ["topic", "partition"])
 
+# The broker holds a fetch until it has FETCH_MIN_BYTES (~100 purchases) or FETCH_MAX_WAIT_MS has passed. Answered
+# at once (the default, 1 byte), each fetch brought one or a few records, and every one of them cost a poll turn,
+# an insert and a commit: at 200 purchases/s the api used 55 % of a core, FerretDB and PostgreSQL 22 %; waiting up
+# to 25 ms brings batches and costs 15 % and 7 %, for ~25 ms more from accepted to stored at quiet times.
+FETCH_MIN_BYTES = 32 * 1024
+FETCH_MAX_WAIT_MS = 25
 # Polling with everything paused still heartbeats and rebalances; one second keeps shutdown snappy.
 PAUSED_POLL_MS = 1000
 RECONNECT_S = 2.0
@@ -68,7 +75,7 @@ class Batch:
     documents: list[dict]
     poison: list[tuple]  # (record, reason)
     offsets: dict[TopicPartition, OffsetAndMetadata]
-    writing: Future | None = None  # the first attempt at storing the documents
+    writing: Future | None = None  # the first attempt at storing the documents: (result, when it was stored)
 
 
 class PurchaseConsumer:
@@ -124,7 +131,7 @@ class PurchaseConsumer:
                         self._finish(in_flight)
                         in_flight = None
                     if batch is not None:
-                        batch.writing = self._writer_thread.submit(self._writer.insert, batch.documents)
+                        batch.writing = self._writer_thread.submit(self._insert, batch.documents)
                         in_flight = batch
                     self._commit_async()
                     self._update_lag()
@@ -154,7 +161,8 @@ class PurchaseConsumer:
                     enable_auto_commit=False,
                     auto_offset_reset="earliest",
                     max_poll_records=self._config.batch_size,
-                    fetch_max_wait_ms=100,
+                    fetch_min_bytes=FETCH_MIN_BYTES,
+                    fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
                     # Notice within 30 s a topic created after we started (the chart's topics Job, say).
                     metadata_max_age_ms=30_000,
                     metrics_enabled=False,  # kafka-python's own sensors, recorded per record, are never read
@@ -190,18 +198,22 @@ class PurchaseConsumer:
                    for tp, last in polled.items() if last}
         return Batch(len(records), documents, poison, offsets)
 
+    def _insert(self, documents: list[dict]) -> tuple[InsertResult, datetime]:
+        """Store the documents; the time returned is when they became readable (the batch is finished later,
+        after the next poll)."""
+        return self._writer.insert(documents), utc_now()
+
     def _finish(self, batch: Batch) -> None:
         """Make sure the batch is stored (retrying if its first attempt failed), dead-letter its poison,
         then record its offsets for the next commit."""
         try:
-            result: InsertResult = batch.writing.result()
+            result, stored_at = batch.writing.result()
         except (PyMongoError, KafkaError) as exc:
             RETRIED.inc()
             log.warning("store failed, retrying", extra={"attempt": 1, "error": repr(exc)})
-            result = self._retrying(lambda: self._writer.insert(batch.documents), "store")
+            result, stored_at = self._retrying(lambda: self._insert(batch.documents), "store")
         STORED.inc(result.inserted)
         DUPLICATES.inc(result.duplicates)
-        stored_at = utc_now()
         debug = log.isEnabledFor(logging.DEBUG)
         for doc in batch.documents:
             ACCEPTED_TO_STORED.observe(max((stored_at - doc["timestamp"]).total_seconds(), 0))

@@ -12,7 +12,7 @@ import yaml
 
 from scripts.tools import keda_schemas
 
-from .conftest import CHART, NAMESPACE, RELEASE, find
+from .conftest import CHART, RELEASE, find
 
 KUBERNETES_VERSION = "1.33.0"  # the oldest Kubernetes the README supports is 1.27; Minikube defaults to 1.33+
 
