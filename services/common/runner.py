@@ -9,7 +9,7 @@ import gc
 import uvloop
 from aiohttp import web
 
-from .server import BACKLOG, MAX_CONNECTIONS, GuardedAppRunner, give_memory_back, guard
+from .server import BACKLOG, MAX_CONNECTIONS, GuardedAppRunner, allow_descriptors, give_memory_back, guard
 
 
 def run(app: web.Application, host: str, port: int, shutdown_timeout: float,
@@ -19,6 +19,7 @@ def run(app: web.Application, host: str, port: int, shutdown_timeout: float,
 
     What web.run_app does, with the guarded server of services/common/server.py (which run_app cannot take)."""
     guard(app)
+    allow_descriptors(max_connections)
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     runner = GuardedAppRunner(app, max_connections=max_connections, handle_signals=True, access_log=None,
