@@ -17,6 +17,7 @@ server says v0.0.0-master and KEDA cannot parse it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -87,12 +88,18 @@ def binary(name: str) -> Path:
 
 def module_source(module: str, path: str) -> Path:
     """Where the Go module cache holds `path`, a dependency of our tools module `module` (at its pinned version):
-    its YAML (CRDs, webhook configuration, kwok's stages) is read from there. The build downloaded it."""
-    listing = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", path], capture_output=True, text=True,
+    its YAML (CRDs, webhook configuration, kwok's stages) is read from there. The build downloaded it; if the
+    module cache was cleaned since (or the binaries came from elsewhere), it is downloaded again, as go.sum pins it."""
+    listing = subprocess.run([require("go"), "mod", "download", "-json", path], capture_output=True, text=True,
                              cwd=MODULES / module, env={**os.environ, "GOFLAGS": "-mod=readonly"})
-    if listing.returncode != 0 or not listing.stdout.strip():
-        raise StackError(f"{path} is not in the Go module cache (make fetch-controlplane): {listing.stderr}")
-    return Path(listing.stdout.strip())
+    try:
+        source = json.loads(listing.stdout).get("Dir", "") if listing.returncode == 0 else ""
+    except json.JSONDecodeError:
+        source = ""
+    if not source:
+        raise StackError(f"could not download {path}, pinned in {MODULES / module / 'go.mod'}: "
+                         f"{listing.stderr or listing.stdout}")
+    return Path(source)
 
 
 def missing() -> list[str]:
