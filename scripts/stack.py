@@ -66,10 +66,19 @@ def require(tool: str) -> str:
 def run(cmd: list[str], what: str, **kwargs) -> None:
     say(f"{what}: {' '.join(cmd[:4])} ...")
     started = time.monotonic()
-    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
-        raise StackError(f"{what} failed (exit {result.returncode}):\n{tail}")
+    # Not subprocess.run(): a Ctrl-C inside its Popen() (after the fork) left the child running, with no handle
+    # to stop it (seen: `make dev` stopped while formatting Kafka's storage left the format tool behind).
+    with signals_deferred():
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    try:
+        stdout, stderr = process.communicate()
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    if process.returncode != 0:
+        tail = "\n".join((stdout + stderr).strip().splitlines()[-25:])
+        raise StackError(f"{what} failed (exit {process.returncode}):\n{tail}")
     say(f"{what}: done in {time.monotonic() - started:.0f}s")
 
 
