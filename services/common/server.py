@@ -64,10 +64,11 @@ def allow_descriptors(max_connections: int) -> int:
     limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = max_connections + DESCRIPTORS_BESIDE_CONNECTIONS
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        soft = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    if soft != resource.RLIM_INFINITY and soft < needed:
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return soft
+    soft = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft < needed:
         log.warning("too few descriptors for the connection limit: connections beyond it fail instead of a 503",
                     extra={"descriptor_limit": soft, "max_connections": max_connections})
     return soft
