@@ -21,7 +21,7 @@ REAL = {
     "chart": "the real helm binary",
     "manifests": "the real tilt binary",
     "kube_cluster": f"Kubernetes {controlplane.KUBERNETES_VERSION} control plane (etcd {controlplane.ETCD_VERSION}, "
-               f"kwok {controlplane.KWOK_VERSION}) with KEDA {controlplane.KEDA_VERSION}",
+                    f"kwok {controlplane.KWOK_VERSION}) with KEDA {controlplane.KEDA_VERSION}",
 }
 _started: dict[str, str] = {}
 _fixtures_of: dict[str, tuple[str, ...]] = {}

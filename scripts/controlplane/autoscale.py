@@ -69,16 +69,17 @@ class Result:
         return max(self.samples, key=lambda s: (s.replicas, s.ready))
 
     def summary(self) -> dict:
-        peak_at = self.first(lambda s: s.ready == self.peak.ready) or 0.0
-        drained = self.first(lambda s: s.lag == 0, after=self.first(lambda s: s.lag == max(x.lag for x in self.samples)))
+        peak, max_lag = self.peak, max(s.lag for s in self.samples)
+        peak_at = self.first(lambda s: s.ready == peak.ready) or 0.0
+        drained = self.first(lambda s: s.lag == 0, after=self.first(lambda s: s.lag == max_lag))
         back_to_one = self.first(lambda s: s.replicas == 1 and s.ready == 1, after=peak_at)
         verify = self.load.get("verify", {})
         return {
             "purchases": self.purchases,
             "accepted": self.load.get("accepted"), "stored_missing": verify.get("missing"),
             "stored_duplicated": verify.get("duplicated"), "unreadable_users": verify.get("unreadable_users"),
-            "max_lag": max(s.lag for s in self.samples), "max_desired": max(s.desired for s in self.samples),
-            "max_ready": self.peak.ready, "max_consumers": max(s.consumers for s in self.samples),
+            "max_lag": max_lag, "max_desired": max(s.desired for s in self.samples),
+            "max_ready": peak.ready, "max_consumers": max(s.consumers for s in self.samples),
             "max_group_members": max(s.members for s in self.samples), "partitions": self.partitions,
             "first_scale_up_s": self.first(lambda s: s.replicas > 1), "max_ready_at_s": peak_at,
             "lag_drained_s": drained, "back_to_one_s": back_to_one, "database_stalled_s": self.stalled_s,
