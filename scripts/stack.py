@@ -68,13 +68,16 @@ def run(cmd: list[str], what: str, **kwargs) -> None:
     started = time.monotonic()
     # Not subprocess.run(): a Ctrl-C inside its Popen() (after the fork) left the child running, with no handle
     # to stop it (seen: `make dev` stopped while formatting Kafka's storage left the format tool behind).
-    with signals_deferred():
-        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    # A Ctrl-C held off during Popen() is raised as the `with` ends: inside the try, so the child is stopped.
+    process = None
     try:
+        with signals_deferred():
+            process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
         stdout, stderr = process.communicate()
     except BaseException:
-        process.kill()
-        process.wait()
+        if process is not None:
+            process.kill()
+            process.wait()
         raise
     if process.returncode != 0:
         tail = "\n".join((stdout + stderr).strip().splitlines()[-25:])
