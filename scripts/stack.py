@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -32,6 +33,8 @@ KAFKA_LOG4J = ROOT / "scripts" / "kafka" / "log4j2.xml"
 KAFKA_VERSION = "4.1.1"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
+# Our change to FerretDB, applied to its source before building: sort and limit pushdown (see the file's header).
+FERRETDB_PATCH = ROOT / "scripts" / "ferretdb" / "sort-limit-pushdown.patch"
 # FerretDB 1.24 declares toolchain go1.24.x; if the machine's Go cannot build it, fetch that one.
 FERRETDB_FALLBACK_TOOLCHAIN = "go1.24.3"
 TOPIC_PARTITIONS = 8
@@ -42,6 +45,7 @@ INSTALL_HINTS = {
     "java": "a JDK 17 or newer (Debian: apt-get install openjdk-17-jdk-headless)",
     "mvn": "Apache Maven (Debian: apt-get install maven)",
     "go": "Go 1.22 or newer (https://go.dev/doc/install, or Debian: apt-get install golang)",
+    "git": "git (Debian: apt-get install git)",
 }
 
 
@@ -104,8 +108,9 @@ def kafka_libs() -> Path:
 
 
 def ferretdb_binary() -> Path:
-    """The FerretDB executable; built from its module source with `go build` on first use."""
-    binary = CACHE / f"ferretdb-{FERRETDB_VERSION}" / "ferretdb"
+    """The FerretDB executable, with FERRETDB_PATCH; built from its module source with `go build` on first use."""
+    patch_id = hashlib.sha256(FERRETDB_PATCH.read_bytes()).hexdigest()[:12]
+    binary = CACHE / f"ferretdb-{FERRETDB_VERSION}" / f"ferretdb-{patch_id}"
     if binary.exists():
         return binary
     go = require("go")
@@ -121,6 +126,9 @@ def ferretdb_binary() -> Path:
     shutil.copytree(module_dir, source)
     for path in source.rglob("*"):
         path.chmod(path.stat().st_mode | 0o200)
+    # git apply as a plain patch tool: the ceiling keeps it from taking an enclosing repository as its own.
+    run([require("git"), "apply", str(FERRETDB_PATCH)], f"applying {FERRETDB_PATCH.name}", cwd=source,
+        env={**os.environ, "GIT_CEILING_DIRECTORIES": str(source.parent)})
     # A build outside FerretDB's own tooling must say which version it is, or the binary refuses to start.
     (source / "build" / "version" / "version.txt").write_text(FERRETDB_VERSION + "\n")
     build = [go, "build", "-trimpath", "-o", str(binary), "./cmd/ferretdb"]
@@ -356,6 +364,7 @@ class FerretDB(Server):
         # plan_cache_mode: see scripts/postgres.py (the history index and FerretDB's prepared statements).
         return [str(self.binary), "--handler=postgresql",
                 f"--postgresql-url={self.postgres.url}?plan_cache_mode=force_custom_plan",
+                "--test-enable-sort-limit-pushdown",  # FERRETDB_PATCH's
                 f"--listen-addr=127.0.0.1:{self.port}", "--state-dir=-", "--debug-addr=-",
                 "--telemetry=disable", "--log-level=warn"]
 
