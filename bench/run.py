@@ -367,7 +367,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=100_000, help="events for the drain phase")
     parser.add_argument("--rate", type=int, default=1000, help="purchases/s for the e2e phase")
     parser.add_argument("--stored", type=int, default=100_000, help="purchases stored for the history-read phase")
-    parser.add_argument("--per-user", type=int, default=10, help="of those, purchases per user (FerretDB sorts a "
+    parser.add_argument("--per-user", type=int, default=10, help="of those, purchases per user (PostgreSQL orders a "
                         "user's whole history for each read: the cost grows with it, not with the collection)")
     parser.add_argument("--only", choices=["web", "drain", "e2e", "history"],
                         help="one phase (prints JSON, keeps latest.json)")
