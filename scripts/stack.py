@@ -121,11 +121,7 @@ def ferretdb_binary() -> Path:
         raise StackError(f"go mod download of FerretDB failed:\n{listing.stdout}{listing.stderr}")
     module_dir = Path(json.loads(listing.stdout)["Dir"])
     source = CACHE / f"ferretdb-{FERRETDB_VERSION}" / "src"
-    if source.exists():
-        shutil.rmtree(source)
-    shutil.copytree(module_dir, source)
-    for path in source.rglob("*"):
-        path.chmod(path.stat().st_mode | 0o200)
+    writable_copy(module_dir, source)
     # git apply as a plain patch tool: the ceiling keeps it from taking an enclosing repository as its own.
     run([require("git"), "apply", str(FERRETDB_PATCH)], f"applying {FERRETDB_PATCH.name}", cwd=source,
         env={**os.environ, "GIT_CEILING_DIRECTORIES": str(source.parent)})
@@ -137,8 +133,27 @@ def ferretdb_binary() -> Path:
     except StackError:
         say(f"retrying with GOTOOLCHAIN={FERRETDB_FALLBACK_TOOLCHAIN}")
         run(build, "building FerretDB", cwd=source, env={**os.environ, "GOTOOLCHAIN": FERRETDB_FALLBACK_TOOLCHAIN})
-    shutil.rmtree(source)
+    remove_tree(source)
     return binary
+
+
+def writable_copy(module_dir: Path, dest: Path) -> None:
+    """A copy of a Go module's source that we may change and delete: the module cache's files and folders are
+    read-only (the top folder too; as a normal user that made deleting the copy fail), and so are their copies."""
+    remove_tree(dest)
+    shutil.copytree(module_dir, dest)
+    for path in (dest, *dest.rglob("*")):
+        path.chmod(path.stat().st_mode | 0o200)
+
+
+def remove_tree(tree: Path) -> None:
+    """Delete a tree, also one left read-only by a copy that was interrupted before it was made writable."""
+    if not tree.exists():
+        return
+    for path in (tree, *tree.rglob("*")):
+        if path.is_dir():
+            path.chmod(path.stat().st_mode | 0o700)
+    shutil.rmtree(tree)
 
 
 def new_cluster_id() -> str:

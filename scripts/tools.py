@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts.stack import CACHE, ROOT, StackError, fetch_command, require, run, say
+from scripts.stack import CACHE, ROOT, StackError, fetch_command, remove_tree, require, run, say, writable_copy
 
 HELM_VERSION = "v3.19.0"
 TILT_VERSION = "v0.33.21"
@@ -69,13 +69,10 @@ def tilt_binary() -> Path | None:
         if listing.returncode != 0:
             raise StackError(f"tilt {TILT_VERSION} is not on the Go module proxy: {listing.stdout}{listing.stderr}")
         source = binary.parent / "src"
-        shutil.rmtree(source, ignore_errors=True)
-        shutil.copytree(json.loads(listing.stdout)["Dir"], source)
-        for path in source.rglob("*"):
-            path.chmod(path.stat().st_mode | 0o200)
+        writable_copy(Path(json.loads(listing.stdout)["Dir"]), source)
         run([go, "build", "-o", str(binary), "./cmd/tilt"], f"building tilt {TILT_VERSION} (several minutes, once)",
             cwd=source, env={**os.environ, "GOFLAGS": "-mod=mod"})
-        shutil.rmtree(source, ignore_errors=True)
+        remove_tree(source)
         return binary
     except StackError as exc:
         failed.write_text(str(exc))
