@@ -123,9 +123,12 @@ class Sampler:
 
 
 def burst(cluster: LocalCluster, purchases: int = 20_000, concurrency: int = 64, timeout_s: float = 600,
-          stall_database_s: float = 0.0, stall_after_s: float = 5.0, on_sample=None) -> Result:
+          stall_database_s: float = 0.0, stall_after_s: float = 5.0, rate: float | None = None,
+          on_sample=None) -> Result:
     """Fire `purchases` at the chart's web pod, sample every second until the burst is verified, the lag is 0,
     and the api Deployment is back to one ready replica with one consumer in the group (or `timeout_s` passes).
+
+    `rate`: send them at this many a second (open loop) instead of as fast as `concurrency` allows.
 
     `stall_database_s`: freeze the database (SIGSTOP FerretDB) that long, `stall_after_s` into the burst. On
     this machine one api stores purchases faster than web accepts them, so a burst alone builds a lag of a few
@@ -136,8 +139,10 @@ def burst(cluster: LocalCluster, purchases: int = 20_000, concurrency: int = 64,
     [web_pod] = cluster.runner.running(NAMESPACE, cluster.release.object_name("web") + "-")
     web = f"http://127.0.0.1:{web_pod.port}"
     out = cluster.workdir / "load.json"
-    command = [sys.executable, str(ROOT / "scripts" / "load.py"), "--url", web, "--burst", str(purchases),
-               "--concurrency", str(concurrency), "--users", "400", "--duration", str(timeout_s / 2),
+    pace = ["--rate", str(rate), "--duration", str(purchases / rate)] if rate else [
+        "--burst", str(purchases), "--duration", str(timeout_s / 2)]
+    command = [sys.executable, str(ROOT / "scripts" / "load.py"), "--url", web, *pace,
+               "--concurrency", str(concurrency), "--users", "400",
                "--verify", "--verify-timeout", str(timeout_s / 2), "--json", "--quiet"]
     say(f"burst: {' '.join(command[1:])}")
     sampler = Sampler(cluster)
