@@ -132,7 +132,8 @@ def burst(cluster: LocalCluster, purchases: int = 20_000, concurrency: int = 64,
 
     `stall_database_s`: freeze the database (SIGSTOP FerretDB) that long, `stall_after_s` into the burst. On
     this machine one api stores purchases faster than web accepts them, so a burst alone builds a lag of a few
-    hundred at most and KEDA rightly keeps one replica; a stalled database is how a backlog really builds.
+    hundred at most (KEDA keeps one replica, or briefly asks for two); a stalled database is how a backlog
+    really builds.
 
     Straight to the pod's port, as `kubectl port-forward` reaches one pod: the pod runner's Service proxy is a
     Python thread per connection, fine for web's history reads from api but not for a burst."""

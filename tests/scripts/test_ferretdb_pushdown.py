@@ -8,7 +8,7 @@ import pymongo
 from bson import ObjectId
 
 from services.api.store import INDEX
-from services.core.paging import HISTORY_SORT, history_filter
+from services.core.paging import HISTORY_SORT, Cursor, history_filter
 
 HEX = "5f1d7c0a9b8e7d6c5b4a3928"
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -71,7 +71,9 @@ def test_a_history_read_is_sorted_and_limited_by_postgresql(ferretdb):
     assert "purchases_userid_gin" in str(plan), "the filter is still served by the GIN index"
     found = database["purchases"].find(history_filter("user-3", None)).sort(HISTORY_SORT).limit(10)
     assert [doc["_id"] for doc in found] == [f"p{i:04}" for i in range(998, 948, -5)]
-    # A second page (an $or of ranges) is not pushed down, and still right.
-    explained = database.command("explain", {**query, "filter": {"userId": "user-3", "$or": [
-        {"timestamp": {"$lt": EPOCH + timedelta(seconds=500)}}]}})
+    # The next page (an $or of ranges past the first page's last purchase) is not pushed down, and still right.
+    after = history_filter("user-3", Cursor(timestamp=EPOCH + timedelta(seconds=953), id="p0953"))
+    explained = database.command("explain", {**query, "filter": after})
     assert explained["limitPushdown"] is False
+    found = database["purchases"].find(after).sort(HISTORY_SORT).limit(10)
+    assert [doc["_id"] for doc in found] == [f"p{i:04}" for i in range(948, 898, -5)]
