@@ -145,6 +145,15 @@ class System:
         finally:
             admin.close()
 
+    def group_settled(self, members: int) -> bool:
+        """The group has `members` members and its rebalance is over: each holds its partitions."""
+        admin = KafkaAdminClient(bootstrap_servers=self.kafka.bootstrap)
+        try:
+            description = admin.describe_groups([self.group])[self.group]
+            return description["group_state"] == "Stable" and len(description["members"]) == members
+        finally:
+            admin.close()
+
     def dead_letters(self, expected: int, timeout: float = 20) -> list:
         consumer = KafkaConsumer(self.dead_letter_topic, bootstrap_servers=self.kafka.bootstrap,
                                  auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=1000)

@@ -5,7 +5,9 @@ every record of the batch is either stored or on the dead-letter topic, so a cra
 redelivery, never loss; redelivery is harmless because the purchase id is the document's `_id`.
 Commits are sent without waiting for their answer, one at a time, each carrying everything stored since the
 last confirmed one (a failed one is simply sent again), and synchronously on shutdown. After a rebalance, a
-partition's new owner starts at its last confirmed commit: at worst it re-reads a few stored records.
+partition's new owner starts at its last confirmed commit: at worst it re-reads a few stored records. What may be
+committed, and for which partitions, is kept by offsets.py's CommitLedger, which also hears every rebalance: an
+offset is never committed for a partition that changed hands since its records were polled.
 
 While MongoDB (or Kafka, for dead letters) is failing, tenacity retries with exponential backoff and
 jitter, and its sleeps are spent polling with every partition paused: the consumer keeps its place in
@@ -27,6 +29,8 @@ from datetime import datetime
 from typing import Callable, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import Counter, Gauge, Histogram
@@ -36,6 +40,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 from services.core.config import ApiConfig
 from services.core.purchase import ValidationError, decode_event, to_document, utc_now
 
+from .offsets import CommitLedger
 from .store import InsertResult, PurchaseWriter
 
 log = logging.getLogger(__name__)
@@ -75,6 +80,7 @@ class Batch:
     documents: list[dict]
     poison: list[tuple]  # (record, reason)
     offsets: dict[TopicPartition, OffsetAndMetadata]
+    polled_at: int  # the assignment the records were read under (CommitLedger.now())
     writing: Future | None = None  # the first attempt at storing the documents: (result, when it was stored)
 
 
@@ -88,11 +94,7 @@ class PurchaseConsumer:
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
         self._last_turn = 0.0
-        # Per partition, the offset after the last stored record: what may be committed.
-        self._stored: dict[TopicPartition, OffsetAndMetadata] = {}
-        self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}  # stored, commit not yet confirmed
-        self._commit_in_flight = False
-        self._commit_lock = threading.Lock()  # commit callbacks run on kafka-python's I/O thread
+        self._ledger = CommitLedger()
 
     # -- lifecycle (called from the event loop) -----------------------------------------------------
 
@@ -126,7 +128,7 @@ class PurchaseConsumer:
                 try:
                     polled = consumer.poll(timeout_ms=100 if in_flight else 500,
                                            max_records=self._config.batch_size)
-                    batch = self._prepare(polled) if polled else None
+                    batch = self._prepare(polled, self._ledger.now()) if polled else None
                     if in_flight is not None:
                         self._finish(in_flight)
                         in_flight = None
@@ -166,8 +168,10 @@ class PurchaseConsumer:
                     # Notice within 30 s a topic created after we started (the chart's topics Job, say).
                     metadata_max_age_ms=30_000,
                     metrics_enabled=False,  # kafka-python's own sensors, recorded per record, are never read
+                    # Eager rebalances (kafka-python's default, said here because CommitLedger relies on it).
+                    partition_assignment_strategy=(RangePartitionAssignor, RoundRobinPartitionAssignor),
                 )
-                self._consumer.subscribe([kafka.topic])
+                self._consumer.subscribe([kafka.topic], listener=self._ledger)
                 self._producer = KafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True)
                 log.info("consumer started", extra={"topic": kafka.topic, "group": kafka.consumer_group})
                 return True
@@ -185,7 +189,7 @@ class PurchaseConsumer:
             self._producer.close(5)
         log.info("consumer stopped and left the group")
 
-    def _prepare(self, polled: dict) -> Batch:
+    def _prepare(self, polled: dict, polled_at: int) -> Batch:
         records = [record for partition_records in polled.values() for record in partition_records]
         CONSUMED.inc(len(records))
         documents, poison = [], []
@@ -196,7 +200,7 @@ class PurchaseConsumer:
                 poison.append((record, exc.message))
         offsets = {tp: OffsetAndMetadata(last[-1].offset + 1, "", last[-1].leader_epoch or -1)
                    for tp, last in polled.items() if last}
-        return Batch(len(records), documents, poison, offsets)
+        return Batch(len(records), documents, poison, offsets, polled_at)
 
     def _insert(self, documents: list[dict]) -> tuple[InsertResult, datetime]:
         """Store the documents; the time returned is when they became readable (the batch is finished later,
@@ -223,16 +227,15 @@ class PurchaseConsumer:
             self._retrying(lambda: self._dead_letter(batch.poison), "dead-letter")
 
         self._resume()
-        # A partition revoked while we retried is someone else's now: its new owner re-reads these records.
-        assigned = self._consumer.assignment()
-        offsets = {tp: offset for tp, offset in batch.offsets.items() if tp in assigned}
-        self._stored.update(offsets)
-        with self._commit_lock:
-            self._uncommitted.update(offsets)
+        # A partition that changed hands since the poll (while we retried, say) is left out: whoever holds it now
+        # reads these records again from the group's last commit.
+        recorded = self._ledger.stored(batch.offsets, batch.polled_at)
         log.info("batch stored", extra={
             "records": batch.records, "stored": result.inserted, "duplicates": result.duplicates,
             "dead_lettered": len(batch.poison),
-            "first_purchase_id": batch.documents[0]["_id"] if batch.documents else None})
+            "first_purchase_id": batch.documents[0]["_id"] if batch.documents else None,
+            **({"not_committed_partitions": sorted(tp.partition for tp in batch.offsets.keys() - recorded.keys())}
+               if len(recorded) < len(batch.offsets) else {})})
 
     def _dead_letter(self, poison: list) -> None:
         assert self._producer is not None
@@ -259,35 +262,26 @@ class PurchaseConsumer:
 
     def _commit_async(self) -> None:
         """Send one commit of everything stored and not yet confirmed, unless one is already on its way."""
-        assigned = self._consumer.assignment()
-        with self._commit_lock:
-            offsets = {tp: offset for tp, offset in self._uncommitted.items() if tp in assigned}
-            if self._commit_in_flight or not offsets:
-                return
-            self._commit_in_flight = True
+        offsets = self._ledger.next_commit(self._consumer.assignment())
+        if not offsets:
+            return
         try:
             self._consumer.commit_async(offsets, callback=self._on_commit)
         except Exception:
-            with self._commit_lock:
-                self._commit_in_flight = False
+            self._ledger.commit_done(offsets, confirmed=False)
             raise
 
     def _on_commit(self, offsets: dict, response: object) -> None:
         """Runs on kafka-python's I/O thread."""
-        with self._commit_lock:
-            self._commit_in_flight = False
-            if not isinstance(response, Exception):
-                for tp, offset in offsets.items():
-                    if self._uncommitted.get(tp) == offset:
-                        del self._uncommitted[tp]
-                return
-        COMMIT_FAILURES.inc()
-        log.warning("offset commit failed; it is sent again", extra={"error": repr(response)})
+        failed = isinstance(response, Exception)
+        self._ledger.commit_done(offsets, confirmed=not failed)
+        if failed:
+            COMMIT_FAILURES.inc()
+            log.warning("offset commit failed; it is sent again", extra={"error": repr(response)})
 
     def _commit_stored(self) -> None:
         """On shutdown: commit, and wait for, what was stored for the partitions we still hold."""
-        assigned = self._consumer.assignment()
-        offsets = {tp: offset for tp, offset in self._stored.items() if tp in assigned}
+        offsets = self._ledger.final_commit(self._consumer.assignment())
         if not offsets:
             return
         try:

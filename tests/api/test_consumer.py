@@ -1,11 +1,13 @@
 """The api's consumer against the real Kafka and the real FerretDB."""
 
 import json
+import signal
 import time
 import uuid
 
 import requests
 
+from scripts.stack import PythonService, free_port
 from services.core.purchase import Order, encode_event, new_purchase, utc_now
 
 from ..support import wait_until
@@ -77,3 +79,31 @@ def test_a_poison_event_goes_to_the_dead_letter_topic_and_the_events_after_it_ar
     assert "not valid JSON" in reasons[0]
     assert "'price' must be greater than 0" in reasons[1]
     assert all(dict(letter.headers)["source-topic"] == system.topic.encode() for letter in letters)
+
+
+def test_a_partition_that_comes_back_after_another_consumer_advanced_it_is_never_committed_backwards(system):
+    """KEDA's scale-down after a burst did this: a pod that had stored a partition's records, lost the partition
+    to a new pod (which stored and committed more), then got it back, committed its own older offset for it on
+    shutdown. The group went backwards: records read again, and lag that never drained with nothing new to read."""
+    system.start_api()
+    first = system.api
+    system.produce_raw([event(f"u{i}") for i in range(200)])  # 200 keys: every partition gets records
+    wait_until(lambda: system.committed_total() == 200, 30, "the first consumer to store and commit all 200")
+
+    second = PythonService("api", system.workdir / "second", free_port(), system.env)
+    second.start()
+    wait_until(lambda: system.group_settled(2), 30, "the second consumer to join and take its partitions")
+    system.produce_raw([event(f"u{i}") for i in range(200)])
+    wait_until(lambda: system.committed_total() == 400, 30, "both consumers to store and commit 200 more")
+    assert "batch stored" in second.log_path.read_text(), "the second consumer advanced no partition"
+
+    second.process.send_signal(signal.SIGTERM)  # its partitions go back to the first consumer
+    assert second.process.wait(30) == 0
+    wait_until(lambda: system.group_settled(1), 30, "the first consumer to hold every partition again")
+    time.sleep(3)  # the first consumer holds every partition again, and turns its loop with nothing to read
+    assert system.committed_total() == 400
+
+    first.process.send_signal(signal.SIGTERM)  # commits what it stored, for the partitions it holds
+    assert first.process.wait(30) == 0
+    assert system.committed_total() == 400, "a consumer committed offsets older than the group's"
+    assert len(system.stored_ids()) == 400
