@@ -230,12 +230,13 @@ class PurchaseConsumer:
         # A partition that changed hands since the poll (while we retried, say) is left out: whoever holds it now
         # reads these records again from the group's last commit.
         recorded = self._ledger.stored(batch.offsets, batch.polled_at)
-        log.info("batch stored", extra={
+        fields = {
             "records": batch.records, "stored": result.inserted, "duplicates": result.duplicates,
             "dead_lettered": len(batch.poison),
-            "first_purchase_id": batch.documents[0]["_id"] if batch.documents else None,
-            **({"not_committed_partitions": sorted(tp.partition for tp in batch.offsets.keys() - recorded.keys())}
-               if len(recorded) < len(batch.offsets) else {})})
+            "first_purchase_id": batch.documents[0]["_id"] if batch.documents else None}
+        if left_out := sorted(tp.partition for tp in batch.offsets.keys() - recorded.keys()):
+            fields["partitions_not_committed"] = left_out
+        log.info("batch stored", extra=fields)
 
     def _dead_letter(self, poison: list) -> None:
         assert self._producer is not None
