@@ -50,6 +50,7 @@ class System:
     extra_env: dict[str, str] = field(default_factory=dict)
     api: PythonService | None = None
     web: PythonService | None = None
+    more_apis: list[PythonService] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.topic = f"purchases-{self.name}"
@@ -89,6 +90,13 @@ class System:
             wait_until(lambda: ready(f"{self.api_url}/readyz"), 30, "api /readyz")
         return self.api
 
+    def start_another_api(self) -> PythonService:
+        """One more api in the same group (its own port and log folder), stopped with the system."""
+        api = PythonService("api", self.workdir / f"api-{len(self.more_apis) + 2}", free_port(), self.env)
+        self.more_apis.append(api)
+        api.start()
+        return api
+
     def start_web(self) -> PythonService:
         self.web = PythonService("web", self.workdir, self.web_port, self.env)
         self.web.start()
@@ -96,7 +104,7 @@ class System:
         return self.web
 
     def stop(self) -> None:
-        for service in (self.web, self.api):
+        for service in (self.web, self.api, *self.more_apis):
             if service is not None:
                 service.stop()
         self.mongo.close()

@@ -7,7 +7,6 @@ import uuid
 
 import requests
 
-from scripts.stack import PythonService, free_port
 from services.core.purchase import Order, encode_event, new_purchase, utc_now
 
 from ..support import wait_until
@@ -90,8 +89,7 @@ def test_a_partition_that_comes_back_after_another_consumer_advanced_it_is_never
     system.produce_raw([event(f"u{i}") for i in range(200)])  # 200 keys: every partition gets records
     wait_until(lambda: system.committed_total() == 200, 30, "the first consumer to store and commit all 200")
 
-    second = PythonService("api", system.workdir / "second", free_port(), system.env)
-    second.start()
+    second = system.start_another_api()
     wait_until(lambda: system.group_settled(2), 30, "the second consumer to join and take its partitions")
     system.produce_raw([event(f"u{i}") for i in range(200)])
     wait_until(lambda: system.committed_total() == 400, 30, "both consumers to store and commit 200 more")

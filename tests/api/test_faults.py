@@ -8,8 +8,6 @@ import time
 
 import pytest
 
-from scripts.stack import PythonService, free_port
-
 from ..support import accepted_ids, buy_body, post_buys, traffic, wait_until
 
 
@@ -69,9 +67,7 @@ def test_rebalances_under_traffic_lose_and_duplicate_nothing(system):
     system.start_web()
     with traffic(system.web_url, users=40, burst=40) as results:
         time.sleep(2)
-        second = PythonService("api", system.workdir / "second", free_port(), system.env)
-        second.start()  # joins the group: the partitions are split between the two
-        system.api = second  # stopped with the system
+        second = system.start_another_api()  # joins the group: the partitions are split between the two
         wait_until(lambda: len(system.group_members()) == 2, 20, "the second consumer to join")
         time.sleep(3)
         first.process.send_signal(signal.SIGTERM)  # leaves the group: its partitions move to the second
