@@ -145,22 +145,20 @@ class System:
         finally:
             admin.close()
 
-    def group_members(self) -> list[str]:
+    def _group(self) -> dict:
         admin = KafkaAdminClient(bootstrap_servers=self.kafka.bootstrap)
         try:
-            description = admin.describe_groups([self.group])[self.group]
-            return sorted(member["member_id"] for member in description["members"])
+            return admin.describe_groups([self.group])[self.group]
         finally:
             admin.close()
 
+    def group_members(self) -> list[str]:
+        return sorted(member["member_id"] for member in self._group()["members"])
+
     def group_settled(self, members: int) -> bool:
         """The group has `members` members and its rebalance is over: each holds its partitions."""
-        admin = KafkaAdminClient(bootstrap_servers=self.kafka.bootstrap)
-        try:
-            description = admin.describe_groups([self.group])[self.group]
-            return description["group_state"] == "Stable" and len(description["members"]) == members
-        finally:
-            admin.close()
+        description = self._group()
+        return description["group_state"] == "Stable" and len(description["members"]) == members
 
     def dead_letters(self, expected: int, timeout: float = 20) -> list:
         consumer = KafkaConsumer(self.dead_letter_topic, bootstrap_servers=self.kafka.bootstrap,
