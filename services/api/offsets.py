@@ -46,7 +46,7 @@ class CommitLedger(ConsumerRebalanceListener):
         Returns what was recorded; a partition left out is read again by whoever holds it now."""
         with self._lock:
             held = {tp: offset for tp, offset in offsets.items()
-                    if self._held_since.get(tp, polled_at + 1) <= polled_at}
+                    if tp in self._held_since and self._held_since[tp] <= polled_at}
             self._stored.update(held)
             self._unconfirmed.update(held)
             return held
@@ -96,7 +96,6 @@ class CommitLedger(ConsumerRebalanceListener):
         """Evicted from the group: kafka-python drops the positions, so every hold ends here."""
         with self._lock:
             self._forget(set(lost))
-            self._revoking.difference_update(lost)
 
     def _forget(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
