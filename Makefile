@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: dev test fetch fetch-tools fetch-controlplane venv clean lag bench cluster autoscale-demo
+.PHONY: dev test fetch fetch-tools fetch-controlplane venv clean lag bench cluster autoscale-demo images load-burst
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -32,7 +32,12 @@ dev: fetch
 test: fetch fetch-tools fetch-controlplane
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# A real Kubernetes control plane and KEDA as local processes, the chart installed, its pods run locally; Ctrl-C stops it.
+# web and api images from their Dockerfiles (podman; a Debian stand-in base where Docker Hub is unreachable).
+images: venv
+	$(PY) -m scripts.images
+
+# A real Kubernetes control plane, KEDA and a real node (containerd, kubelet, kube-proxy; root), the chart installed
+# from images built here; Ctrl-C stops it.
 cluster: fetch fetch-tools fetch-controlplane
 	$(PY) -m scripts.controlplane
 
@@ -46,6 +51,12 @@ bench: fetch
 
 clean:
 	rm -rf $(VENV) .dev .cluster .pytest_cache
+
+# A burst of purchases (the Tiltfile's load-burst button): scripts/load.py in the project's venv, whatever python3 is.
+URL   ?= http://localhost:8080
+BURST ?= 20000
+load-burst: venv
+	$(PY) scripts/load.py --url $(URL) --burst $(BURST) --concurrency 64 --users 500
 
 # Consumer-group lag of `make dev`'s Kafka, per partition, every second.
 lag: venv

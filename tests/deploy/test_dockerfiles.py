@@ -29,8 +29,10 @@ def test_the_image_is_pinned_non_root_and_takes_sigterm(dockerfile):
     assert "-r /tmp/requirements.txt" in text, "dependencies come from the pinned lock"
     user = re.findall(r"^USER (\S+)$", text, re.M)
     assert user == ["10001:10001"], "one numeric, non-root USER"
-    (entrypoint,) = re.findall(r"^ENTRYPOINT (.+)$", text, re.M)
-    assert json.loads(entrypoint) == ["python", "-m", f"services.{dockerfile.parent.name}"], "exec form"
+    runtime, dev = re.findall(r"^ENTRYPOINT (.+)$", text, re.M)
+    assert json.loads(runtime) == ["python", "-m", f"services.{dockerfile.parent.name}"], "exec form"
+    assert json.loads(dev)[0] == "watchfiles" and f"python -m services.{dockerfile.parent.name}" in json.loads(dev)
+    assert text.rstrip().endswith("\nFROM runtime"), "the default target is the runtime image, not the dev one"
     assert "PYTHONDONTWRITEBYTECODE=1" in text, "no .pyc writes on a read-only root filesystem"
 
 

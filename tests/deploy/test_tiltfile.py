@@ -1,11 +1,9 @@
 """The Tiltfile, evaluated by the real tilt (`tilt alpha tiltfile-result`), built by scripts/tools.py.
 
-Evaluation needs two things this machine cannot fetch, so the test provides stand-ins in a temporary copy:
-- Tilt's `restart_process` extension lives on GitHub: a local extension repository (TILT_EXTENSIONS_REPO, which
-  the Tiltfile honours for offline mirrors) supplies a `docker_build_with_restart` that records the call as the
-  plain `docker_build` it wraps.
-- The Bitnami subcharts: the chart copy has its dependencies stripped (see conftest.py), plus a Kafka
-  StatefulSet and a MongoDB Deployment named as Bitnami names them, so the resource wiring can be checked.
+The Tiltfile fetches nothing (no extension). The Bitnami subcharts cannot be downloaded here, so in a temporary
+copy the chart has its dependencies stripped (see conftest.py), plus a Kafka StatefulSet and a MongoDB
+Deployment named as Bitnami names them, so the resource wiring can be checked. tests/controlplane/test_tilt.py
+runs the same Tiltfile for real (`tilt ci`, live update) with servers of our own instead.
 """
 
 from __future__ import annotations
@@ -18,14 +16,9 @@ import subprocess
 import pytest
 
 from scripts.stack import ROOT
-from scripts.tools import tilt_binary
+from scripts.tools import helm_binary, tilt_binary
 
 from .conftest import RELEASE
-
-RESTART_PROCESS_STANDIN = '''
-def docker_build_with_restart(ref, context, entrypoint, live_update=[], **kwargs):
-    docker_build(ref, context, entrypoint=entrypoint, live_update=live_update, **kwargs)
-'''
 
 BITNAMI_STANDINS = f'''
 apiVersion: apps/v1
@@ -60,12 +53,8 @@ def manifests(chart, tmp_path_factory) -> dict[str, dict]:
     shutil.copytree(chart.path, work / "helm" / "purchase-system")
     (work / "helm" / "purchase-system" / "charts").mkdir()
     (work / "helm" / "purchase-system" / "templates" / "zz-bitnami-standins.yaml").write_text(BITNAMI_STANDINS)
-    extension = work / "extensions" / "restart_process"
-    extension.mkdir(parents=True)
-    (extension / "Tiltfile").write_text(RESTART_PROCESS_STANDIN)
 
-    env = {**os.environ, "PATH": f"{chart.helm.parent}{os.pathsep}{os.environ['PATH']}",
-           "TILT_EXTENSIONS_REPO": f"file://{work / 'extensions'}", "HOME": str(work)}
+    env = {**os.environ, "PATH": f"{chart.helm.parent}{os.pathsep}{os.environ['PATH']}", "HOME": str(work)}
     result = subprocess.run([str(tilt), "alpha", "tiltfile-result", "-f", "Tiltfile"], cwd=work, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -81,7 +70,8 @@ def test_each_service_image_is_built_from_its_dockerfile_with_live_update(manife
     (image,) = manifests[service]["ImageTargets"]
     assert image["selector"] == f"purchase-{service}"
     assert image["BuildDetails"]["dockerfileContents"] == (ROOT / "services" / service / "Dockerfile").read_text()
-    assert image["overrideCommand"]["command"] == ["python", "-m", f"services.{service}"]
+    assert image["BuildDetails"]["target"] == "dev", "the dev target: watchfiles restarts the synced service"
+    assert "overrideCommand" not in image, "the image's own entrypoint runs"
     live = image["LiveUpdateSpec"]
     assert {"localPath": "services", "containerPath": "/app/services/"} in live["syncs"]
     assert {"localPath": "requirements.txt", "containerPath": "/app/requirements.txt"} in live["syncs"]
@@ -105,6 +95,27 @@ def test_services_start_after_kafka_mongodb_and_the_topics(manifests):
 def test_the_load_burst_is_a_manual_button_against_the_forwarded_web_port(manifests):
     burst = manifests["load-burst"]
     command = burst["DeployTarget"]["UpdateCmdSpec"]["args"][-1]
-    assert "scripts/load.py" in command and "--url http://localhost:8080" in command
+    assert command.startswith("make load-burst") and "URL=http://localhost:8080" in command
     assert burst["TriggerMode"] != manifests["web"]["TriggerMode"]  # manual, not on file change
     assert burst["ResourceDependencies"] == ["web"]
+
+
+def test_with_servers_of_our_own_no_bitnami_workload_is_deployed_and_nothing_is_downloaded(tmp_path):
+    """`tilt up -- --kafka ... --mongodb-uri ...`: the real chart (its declared dependencies not downloaded) is
+    rendered with placeholders for them, and pointed at the given servers through values and a Secret."""
+    for name in ("Tiltfile", "requirements.txt"):
+        shutil.copy(ROOT / name, tmp_path)
+    shutil.copytree(ROOT / "services", tmp_path / "services", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "helm", tmp_path / "helm", ignore=shutil.ignore_patterns("charts", "Chart.lock"))
+    env = {**os.environ, "PATH": f"{helm_binary().parent}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path)}
+    result = subprocess.run([str(tilt_binary()), "alpha", "tiltfile-result", "-f", "Tiltfile", "--",
+                             "--kafka", "10.244.0.1:9092", "--mongodb-uri", "mongodb://10.244.0.1:27017/"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    manifests = {m["Name"]: m for m in json.loads(result.stdout)["Manifests"]}
+    assert {"web", "api", "topics", "load-burst"} <= set(manifests) and not {"kafka", "mongodb"} & set(manifests)
+    assert not manifests["topics"].get("ResourceDependencies")
+    deployed = "\n".join(m["DeployTarget"].get("yaml", "") for m in manifests.values() if m.get("DeployTarget"))
+    assert "KAFKA_BOOTSTRAP_SERVERS: 10.244.0.1:9092" in deployed
+    assert "name: purchase-mongodb" in deployed and "kind: Secret" in deployed
+    assert not (tmp_path / "helm" / "purchase-system" / "charts").exists(), "the user's chart is left as it was"
