@@ -95,7 +95,7 @@ class Stack:
         self.ferretdb = FerretDB(workdir / "ferretdb", port=free_port())
         self.services: list[Server] = []
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         say("starting Kafka and FerretDB")
         self.kafka.start()
         self.ferretdb.start()
@@ -225,16 +225,17 @@ def bench_e2e(stack: Stack, rate: int, seconds: float) -> tuple[dict, dict]:
         web = stack.service("web", {**env, "API_URL": f"http://127.0.0.1:{api.port}"})
         sampling = threading.Event()
 
-        def sample() -> None:
+        def sample(sampling=sampling, services=(("web", web), ("api", api))) -> None:
             while not sampling.is_set():
-                for name, service in (("web", web), ("api", api)):
+                for name, service in services:
                     peaks[name] = max(peaks[name], rss_mib(service.process.pid))
                 time.sleep(0.25)
 
         sampler = threading.Thread(target=sample)
         sampler.start()
         try:
-            say(f"e2e: {rate} purchases/s for {seconds:.0f} s" + (", verifying through history reads" if verified else ""))
+            verifying = ", verifying through history reads" if verified else ""
+            say(f"e2e: {rate} purchases/s for {seconds:.0f} s{verifying}")
             args = ["--rate", str(rate), "--duration", str(seconds), "--concurrency", "256", "--users", "20"]
             result = load(f"http://127.0.0.1:{web.port}", *args, *(["--verify"] if verified else []))
             time.sleep(1)
@@ -376,7 +377,7 @@ def main() -> int:
     phases = {
         "web": lambda stack: {"web": bench_web(stack, args.seconds)},
         "drain": lambda stack: {"drain": bench_drain(stack, args.events)},
-        "e2e": lambda stack: dict(zip(("e2e", "rss_mib"), bench_e2e(stack, args.rate, args.seconds))),
+        "e2e": lambda stack: dict(zip(("e2e", "rss_mib"), bench_e2e(stack, args.rate, args.seconds), strict=True)),
         "history": lambda stack: {"history": bench_history(stack, args.stored, args.per_user)},
     }
     results: dict = {}

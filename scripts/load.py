@@ -96,7 +96,7 @@ class Sender:
             async with session.post(f"{self.url}/api/buy", json=body) as response:
                 answer = await response.json(content_type=None) if response.status == 202 else None
                 status = response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             status, answer = None, None
         run.outcomes.append(Outcome(user, started, (time.monotonic() - started) * 1000, status,
                                     answer.get("id") if answer else None))
@@ -118,7 +118,7 @@ async def send(sender: Sender, session: aiohttp.ClientSession, run: Run, count: 
                 try:
                     await asyncio.wait_for(stop.wait(), delay)
                     break
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         await slots.acquire()
         task = asyncio.create_task(sender.one(session, run))
@@ -131,7 +131,8 @@ async def send(sender: Sender, session: aiohttp.ClientSession, run: Run, count: 
 
 # --- verifying -----------------------------------------------------------------------------------------
 
-async def history_ids(session: aiohttp.ClientSession, url: str, user: str, newest: int | None = None) -> list[str] | None:
+async def history_ids(session: aiohttp.ClientSession, url: str, user: str,
+                      newest: int | None = None) -> list[str] | None:
     """Purchase ids in a user's history: the `newest` few, or every page; None if web could not answer."""
     ids, before = [], None
     while True:
@@ -142,7 +143,7 @@ async def history_ids(session: aiohttp.ClientSession, url: str, user: str, newes
                     return None
                 ids.extend(p["id"] for p in await response.json())
                 before = response.headers.get("X-Next-Before")
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             return None
         if not before or newest is not None:
             return ids
@@ -193,7 +194,7 @@ async def verify(session: aiohttp.ClientSession, url: str, run: Run, until: asyn
         return None
 
     users = sorted({o.user for o in run.outcomes})
-    histories = dict(zip(users, await asyncio.gather(*(full_look(u) for u in users))))
+    histories = dict(zip(users, await asyncio.gather(*(full_look(u) for u in users)), strict=True))
     run.unreadable = [user for user, ids in histories.items() if ids is None]
     seen: Counter = Counter(pid for ids in histories.values() for pid in ids or ())
     accepted_ids = {o.purchase_id for o in run.accepted if histories[o.user] is not None}
@@ -241,7 +242,7 @@ async def progress(run: Run, total: int, until: asyncio.Event) -> None:
               f"{done / elapsed:7.0f}/s{lag}   ", end="", file=sys.stderr, flush=True)
         try:
             await asyncio.wait_for(until.wait(), 0.25)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
     print(file=sys.stderr)
 

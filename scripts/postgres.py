@@ -62,7 +62,8 @@ DECLARE
 BEGIN
   FOR created IN SELECT * FROM pg_event_trigger_ddl_commands() WHERE command_tag = 'CREATE TABLE' LOOP
     IF created.object_identity LIKE '%.{collection_table()}' THEN
-      EXECUTE format('CREATE INDEX IF NOT EXISTS purchases_userid_gin ON %s USING gin ((_jsonb->''userId'') jsonb_path_ops) WITH (fastupdate = off)',
+      EXECUTE format('CREATE INDEX IF NOT EXISTS purchases_userid_gin ON %s '
+                     'USING gin ((_jsonb->''userId'') jsonb_path_ops) WITH (fastupdate = off)',
                      created.object_identity);
     END IF;
   END LOOP;

@@ -54,7 +54,7 @@ class KeyedTraffic:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._send_all()), daemon=True)
 
-    def start(self) -> "KeyedTraffic":
+    def start(self) -> KeyedTraffic:
         self._thread.start()
         return self
 
@@ -64,7 +64,7 @@ class KeyedTraffic:
         assert not self._thread.is_alive(), "the traffic did not stop"
         return self.requests
 
-    def __enter__(self) -> "KeyedTraffic":
+    def __enter__(self) -> KeyedTraffic:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -96,7 +96,7 @@ async def post_buy(session: aiohttp.ClientSession, url: str, request: Request) -
         async with session.post(f"{url}/api/buy", json=request.body,
                                 headers={"Idempotency-Key": request.key}) as response:
             return response.status, await response.json(content_type=None)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         return None, repr(exc)
 
 
@@ -144,7 +144,7 @@ def account(url: str, requests: list[Request], stored_ids, recovered_at: float |
     unknown = [r for r in requests if r.unknown]
     phantoms = sum(r.expected_id in stored_before_retry for r in unknown)
     retried = asyncio.run(_retry_until_accepted(url, unknown))
-    not_same = [(r.key, answer_id) for r, answer_id in zip(unknown, retried) if answer_id != r.expected_id]
+    not_same = [(r.key, answer_id) for r, answer_id in zip(unknown, retried, strict=True) if answer_id != r.expected_id]
     assert not not_same, f"retries with the same key answered another purchase (key, id): {not_same[:5]}"
 
     wait_until(lambda: expected <= set(stored_ids()), settle_s, "every request's purchase to be stored",

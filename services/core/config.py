@@ -6,8 +6,9 @@ Every variable is documented in the README; the defaults work against `make dev`
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -39,7 +40,7 @@ class KafkaConfig:
     sasl_password: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "KafkaConfig":
+    def from_env(cls, env: Mapping[str, str]) -> KafkaConfig:
         topic = env.get("KAFKA_TOPIC") or cls.topic
         protocol = (env.get("KAFKA_SECURITY_PROTOCOL") or cls.security_protocol).upper()
         if protocol not in ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"):
@@ -54,7 +55,8 @@ class KafkaConfig:
             sasl_username=env.get("KAFKA_SASL_USERNAME") or None,
             sasl_password=env.get("KAFKA_SASL_PASSWORD") or None,
         )
-        if protocol.startswith("SASL") and not (config.sasl_mechanism and config.sasl_username and config.sasl_password):
+        credentials = config.sasl_mechanism and config.sasl_username and config.sasl_password
+        if protocol.startswith("SASL") and not credentials:
             raise ConfigError("SASL needs KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
         return config
 
@@ -82,7 +84,7 @@ class HttpConfig:
     max_connections: int = 4000
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], default_port: int) -> "HttpConfig":
+    def from_env(cls, env: Mapping[str, str], default_port: int) -> HttpConfig:
         return cls(
             host=env.get("HOST") or "0.0.0.0",
             port=_int(env, "PORT", default_port),
@@ -103,7 +105,7 @@ class WebConfig:
     wedged_after_s: int = 60
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "WebConfig":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WebConfig:
         env = os.environ if env is None else env
         return cls(
             http=HttpConfig.from_env(env, default_port=8080),
@@ -126,7 +128,7 @@ class ApiConfig:
     batch_size: int = 1000
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "ApiConfig":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ApiConfig:
         env = os.environ if env is None else env
         return cls(
             http=HttpConfig.from_env(env, default_port=8081),

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-
-import orjson
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
+
+import orjson
 
 from .purchase import Purchase, ValidationError, format_timestamp, parse_timestamp, validate_purchase_id
 

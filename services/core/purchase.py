@@ -11,7 +11,7 @@ import threading
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -219,7 +219,7 @@ def validate_purchase_id(value: Any, field: str = "id") -> str:
 
 
 def utc_now() -> datetime:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
@@ -248,7 +248,7 @@ def same_order(order: Order, purchase: Purchase) -> bool:
 
 
 def format_timestamp(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_timestamp(value: Any) -> datetime:
@@ -261,7 +261,7 @@ def parse_timestamp(value: Any) -> datetime:
     if ts.tzinfo is None:
         raise ValidationError("'timestamp' must carry a UTC offset", "timestamp")
     try:
-        return ts.astimezone(timezone.utc)
+        return ts.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00, which is before year 1 in UTC
         raise ValidationError("'timestamp' is out of range", "timestamp") from None
 
@@ -311,5 +311,5 @@ def to_document(purchase: Purchase) -> dict[str, Any]:
 def from_document(doc: dict[str, Any]) -> Purchase:
     ts = doc["timestamp"]
     if ts.tzinfo is None:  # pymongo hands back naive UTC datetimes unless told otherwise
-        ts = ts.replace(tzinfo=timezone.utc)
+        ts = ts.replace(tzinfo=UTC)
     return Purchase(doc["_id"], doc["username"], doc["userId"], doc["price"], doc["item"], ts)

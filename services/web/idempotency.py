@@ -60,7 +60,7 @@ class KeyedPurchases:
 class IdempotentPurchases:
     """Buys with an Idempotency-Key: the first request makes the purchase, every retry answers that one."""
 
-    def __init__(self, publisher: "Publisher", history: "HistoryClient", capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, publisher: Publisher, history: HistoryClient, capacity: int = DEFAULT_CAPACITY) -> None:
         self._publisher = publisher
         self._history = history
         self.memory = KeyedPurchases(capacity)

@@ -54,7 +54,7 @@ def test_every_answer_conforms_to_the_services_own_document(running_system, serv
                 @given(case=operation.as_strategy(generation_mode=mode))
                 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
                           database=None)
-                def call(case):
+                def call(case, operation=operation):
                     sent[operation.label] = sent.get(operation.label, 0) + 1
                     case.call_and_validate(base_url=base_url, session=session, checks=CHECKS, timeout=15)
                 try:

@@ -3,7 +3,7 @@
 import json
 import random
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -26,7 +26,7 @@ from services.core.purchase import (
 )
 
 VALID = {"username": "elad", "userId": "555", "price": 12.0}
-NOW = datetime(2026, 11, 25, 5, 44, 48, 738000, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 5, 44, 48, 738000, tzinfo=UTC)
 
 
 def order(**changes):

@@ -67,7 +67,8 @@ def env(container: dict, configmap: dict) -> dict[str, object]:
 
 
 def pod_labels(objects, suffix: str) -> dict:
-    return find(objects, "Deployment" if suffix != "topics-1" else "Job", suffix)["spec"]["template"]["metadata"]["labels"]
+    workload = find(objects, "Deployment" if suffix != "topics-1" else "Job", suffix)
+    return workload["spec"]["template"]["metadata"]["labels"]
 
 
 def selects(selector: dict, labels: dict) -> bool:
@@ -190,7 +191,8 @@ def test_sasl_wires_kedas_trigger_authentication_to_the_services_secret(chart):
     assert api_env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT" and api_env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-256"
     auth = find(objects, "TriggerAuthentication")
     (password,) = auth["spec"]["secretTargetRef"]
-    assert (password["parameter"], password["name"], password["key"]) == ("password", secret_ref["name"], secret_ref["key"])
+    assert (password["parameter"], password["name"], password["key"]) == (
+        "password", secret_ref["name"], secret_ref["key"])
     parameters = {ref["parameter"]: configmap["data"][ref["key"]] for ref in auth["spec"]["configMapTargetRef"]}
     assert parameters == {"sasl": "scram_sha256", "username": "purchases", "tls": "disable"}
     (trigger,) = find(objects, "ScaledObject")["spec"]["triggers"]
@@ -223,7 +225,9 @@ def test_network_policies_select_the_pods_they_mean(chart):
     policies = {o["metadata"]["name"].rsplit("-", 1)[-1]: o["spec"] for o in objects if o["kind"] == "NetworkPolicy"}
     assert set(policies) == {"web", "api", "kafka", "mongodb"}
     web, api, topics = pod_labels(objects, "-web"), pod_labels(objects, "-api"), pod_labels(objects, "topics-1")
-    bitnami = lambda name: {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": RELEASE}  # noqa: E731
+
+    def bitnami(name: str) -> dict:
+        return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": RELEASE}
 
     assert selects(policies["web"]["podSelector"], web) and not selects(policies["web"]["podSelector"], api)
     assert selects(policies["api"]["podSelector"], api) and not selects(policies["api"]["podSelector"], web)
@@ -293,7 +297,8 @@ def test_the_topics_job_creates_the_configured_partitions_with_the_api_image(cha
     job = find(objects, "Job")
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["python", "-m", "services.api.topics"]
-    assert container["image"] == find(objects, "Deployment", "-api")["spec"]["template"]["spec"]["containers"][0]["image"]
+    api = find(objects, "Deployment", "-api")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == api["image"]
     job_env = env(container, find(objects, "ConfigMap"))
     assert (job_env["KAFKA_TOPIC"], job_env["TOPIC_PARTITIONS"], job_env["KAFKA_DLQ_TOPIC"]) == (
         "purchases", "8", "purchases.dlq")

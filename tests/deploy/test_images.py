@@ -83,7 +83,8 @@ def test_the_image_runs_as_non_root_read_only_without_capabilities_and_answers_h
     written = container.exec("touch", "/app/services/x")
     assert written.returncode != 0 and "Read-only file system" in written.stderr
     readiness = requests.get(f"{container.url}/readyz", timeout=10)
-    assert readiness.status_code == 503 and readiness.json()["status"] != "ready", readiness.text  # says what is missing
+    # ... and says what is missing
+    assert readiness.status_code == 503 and readiness.json()["status"] != "ready", readiness.text
 
 
 @pytest.mark.parametrize("service", images.SERVICES)

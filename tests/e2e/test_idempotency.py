@@ -68,5 +68,6 @@ def test_users_dot_and_dot_dot_buy_and_read_their_own_history_through_web(runnin
         ids[user] = answer.json()["id"]
     for user, encoded in ((".", "%2E"), ("..", "%2E%2E")):
         for path in (f"/api/user/{encoded}/purchases", f"/api/getAllUserBuys/{encoded}"):
-            wait_until(lambda: [p["id"] for p in requests.get(web + path, timeout=5).json()] == [ids[user]], 15,
+            wait_until(lambda path=path, user=user: [p["id"] for p in requests.get(web + path, timeout=5).json()]
+                       == [ids[user]], 15,
                        f"{user!r}'s own history at {path}")

@@ -18,7 +18,8 @@ def test_a_purchase_posted_to_web_is_visible_through_every_history_path(running_
     paths = [f"{web}/api/getAllUserBuys/e2e-555", f"{web}/api/user/e2e-555/purchases",
              f"{api}/api/purchases/e2e-555", f"{api}/api/purchases?userId=e2e-555"]
     for url in paths:
-        wait_until(lambda: requests.get(url, timeout=5).json() == [answer["purchase"]], 10, f"the purchase at {url}")
+        wait_until(lambda url=url: requests.get(url, timeout=5).json() == [answer["purchase"]], 10,
+                   f"the purchase at {url}")
     assert answer["purchase"]["price"] == 12.0 and answer["purchase"]["item"]
 
 

@@ -2,7 +2,7 @@
 with results equal to what FerretDB's own in-memory sort gives, whatever types the documents hold."""
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pymongo
 from bson import ObjectId
@@ -11,7 +11,7 @@ from services.api.store import INDEX
 from services.core.paging import HISTORY_SORT, Cursor, history_filter
 
 HEX = "5f1d7c0a9b8e7d6c5b4a3928"
-EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def documents():

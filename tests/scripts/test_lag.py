@@ -1,7 +1,7 @@
 from scripts.lag import LagReader
 
-from ..support import wait_until
 from ..api.test_consumer import event
+from ..support import wait_until
 
 
 def test_lag_shows_the_backlog_per_partition_and_drains_to_zero_once_api_consumes(system):

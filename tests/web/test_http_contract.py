@@ -119,7 +119,8 @@ def test_user_ids_are_matched_literally_never_as_patterns_or_operators(running_s
         return response.json()
 
     for user in users:
-        wait_until(lambda: [p["id"] for p in history(user)] == [ids[user]], 15, f"{user!r} to see only its purchase")
+        wait_until(lambda user=user: [p["id"] for p in history(user)] == [ids[user]], 15,
+                   f"{user!r} to see only its purchase")
     assert history('{"$ne": null}') == []
     assert history("%") == []
 
