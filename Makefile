@@ -1,10 +1,11 @@
 # make dev   - run the system locally (Kafka + FerretDB + web :8080 + api :8081); Ctrl-C stops it
-# make test  - every test, against a real Kafka and a real FerretDB the test session starts itself
+# make test  - every test, against the real servers, control plane and node the test session starts itself
+# make check - seconds, no server, no build: the linter, the layering contracts, the unit tests of pure code
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: dev test fetch fetch-tools fetch-controlplane venv clean lag bench cluster autoscale-demo images load-burst
+.PHONY: dev test check fetch fetch-tools fetch-controlplane venv clean lag bench cluster autoscale-demo images load-burst
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -28,6 +29,16 @@ fetch-controlplane: venv
 
 dev: fetch
 	$(PY) -m scripts.dev
+
+# The unit tests of pure code: no server, no build.
+UNIT_TESTS := tests/core tests/api/test_offsets.py tests/common/test_openapi_documents.py \
+              tests/common/test_log_extra_keys.py tests/web/test_delivery.py tests/web/test_partitioner.py \
+              tests/scripts/test_module_copy.py
+
+check: venv
+	$(VENV)/bin/ruff check services scripts tests bench
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q -p no:cacheprovider $(UNIT_TESTS)
 
 test: fetch fetch-tools fetch-controlplane
 	$(PY) -m pytest $(PYTEST_ARGS)

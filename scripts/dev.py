@@ -12,10 +12,12 @@ import os
 import signal
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-from scripts.stack import ROOT, FerretDB, KafkaServer, PythonService, Server, StackError, create_topics, say
+from scripts.stack.ferretdb import FerretDB
+from scripts.stack.kafka import KafkaServer
+from scripts.stack.process import ROOT, StackError, say
+from scripts.stack.system import System
 
 DATA = Path(os.environ.get("DEV_DIR") or ROOT / ".dev")
 WEB_PORT = int(os.environ.get("WEB_PORT", "8080"))
@@ -26,22 +28,18 @@ FERRETDB_PORT = int(os.environ.get("FERRETDB_PORT", "27017"))
 POSTGRES_PORT = int(os.environ.get("POSTGRES_PORT", "0")) or None  # FerretDB's PostgreSQL; default: a free port
 
 
-def wait_ready(url: str, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.3)
-    return False
+def local_system() -> System:
+    """Our Kafka and FerretDB in DATA, or the servers KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI name."""
+    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or KafkaServer(
+        DATA / "kafka", port=KAFKA_PORT, controller_port=KAFKA_CONTROLLER_PORT)
+    mongodb = os.environ.get("MONGODB_URI") or FerretDB(DATA / "ferretdb", port=FERRETDB_PORT,
+                                                        postgres_port=POSTGRES_PORT)
+    return System(DATA, kafka, mongodb, api_port=API_PORT, web_port=WEB_PORT)
 
 
 def main() -> int:
     os.chdir(ROOT)
-    started: list[Server] = []
+    system = local_system()
     stopping = False
 
     def on_signal(signum, frame):
@@ -50,10 +48,9 @@ def main() -> int:
             stopping = True
             raise KeyboardInterrupt
 
-    def start(server: Server) -> None:
-        started.append(server)  # before start(): a Ctrl-C while it starts must stop it too
-        server.start()
-        # Should a library catch the KeyboardInterrupt while the server starts, the signal is still acted on.
+    def step(action) -> None:
+        action()
+        # Should a library catch the KeyboardInterrupt meanwhile, the signal is still acted on.
         if stopping:
             raise KeyboardInterrupt
 
@@ -61,32 +58,9 @@ def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
     try:
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if not bootstrap:
-            kafka = KafkaServer(DATA / "kafka", port=KAFKA_PORT, controller_port=KAFKA_CONTROLLER_PORT)
-            say(f"starting Kafka on 127.0.0.1:{KAFKA_PORT}")
-            start(kafka)
-            bootstrap = kafka.bootstrap
-        mongodb_uri = os.environ.get("MONGODB_URI")
-        if not mongodb_uri:
-            ferretdb = FerretDB(DATA / "ferretdb", port=FERRETDB_PORT, postgres_port=POSTGRES_PORT)
-            say(f"starting FerretDB on 127.0.0.1:{FERRETDB_PORT}, on PostgreSQL at 127.0.0.1:{ferretdb.postgres.port}")
-            start(ferretdb)
-            mongodb_uri = ferretdb.uri
-        topic = os.environ.get("KAFKA_TOPIC", "purchases")
-        create_topics(bootstrap, topic, os.environ.get("KAFKA_DLQ_TOPIC"))
-        if stopping:
-            raise KeyboardInterrupt
-
-        env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "MONGODB_URI": mongodb_uri, "HOST": "127.0.0.1",
-               "API_URL": f"http://127.0.0.1:{API_PORT}"}
-        for name, port in (("api", API_PORT), ("web", WEB_PORT)):
-            service = PythonService(name, DATA, port, env)
-            say(f"starting {name} on 127.0.0.1:{port}")
-            start(service)
-            if not wait_ready(f"http://127.0.0.1:{port}/readyz"):
-                raise StackError(f"{name} did not become ready; see {service.log_path}")
-
+        for action in (system.start_servers, system.create_topics, system.start_api, system.start_web):
+            step(action)
+        bootstrap, mongodb_uri = system.bootstrap, system.mongodb_uri
         print(f"""
   web   http://localhost:{WEB_PORT}/          (customer page; POST /api/buy)
   api   http://localhost:{API_PORT}/api/purchases/<userId>
@@ -99,11 +73,11 @@ def main() -> int:
 
   Ctrl-C stops everything.
 """, flush=True)
-        while not stopping and all(s.process is not None and s.process.poll() is None for s in started):
+        while not stopping and all(s.process is not None and s.process.poll() is None for s in system.started):
             time.sleep(0.5)
         if stopping:
             return 0
-        dead = [s.name for s in started if s.process is not None and s.process.poll() is not None]
+        dead = [s.name for s in system.started if s.process is not None and s.process.poll() is not None]
         say(f"{', '.join(dead)} exited; stopping the rest")
         return 1
     except KeyboardInterrupt:
@@ -113,9 +87,8 @@ def main() -> int:
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for server in reversed(started):
-            say(f"stopping {server.name}")
-            server.stop()
+        say(f"stopping {', '.join(server.name for server in reversed(system.started))}")
+        system.stop()
 
 
 if __name__ == "__main__":

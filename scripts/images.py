@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from scripts.stack import CACHE, ROOT, StackError, run, say
+from scripts.stack.process import CACHE, ROOT, StackError, run, say
 
 SERVICES = ("web", "api")
 REAL_BASE = "docker.io/library/python:3.11.14-slim-bookworm"

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts.stack import CACHE, ROOT, StackError, fetch_command, remove_tree, require, run, say, writable_copy
+from scripts.stack.process import CACHE, ROOT, StackError, fetch_command, remove_tree, require, run, say, writable_copy
 
 HELM_VERSION = "v3.19.0"
 TILT_VERSION = "v0.33.21"

@@ -9,10 +9,12 @@ from __future__ import annotations
 import pytest
 
 from scripts.controlplane import build as controlplane
-from scripts.stack import FERRETDB_VERSION, KAFKA_VERSION, FerretDB, KafkaServer, free_port
+from scripts.controlplane.node import runtime_versions
+from scripts.stack.ferretdb import FERRETDB_VERSION, FerretDB
+from scripts.stack.kafka import KAFKA_VERSION, KafkaServer
+from scripts.stack.process import free_port
 
 from .support import System, sanitize
-
 
 # What the real-server and real-tool tests ran against, for the summary at the end of the session.
 REAL = {
@@ -20,8 +22,11 @@ REAL = {
     "ferretdb": f"FerretDB {FERRETDB_VERSION} on PostgreSQL",
     "chart": "the real helm binary",
     "manifests": "the real tilt binary",
-    "kube_cluster": f"Kubernetes {controlplane.KUBERNETES_VERSION} control plane (etcd {controlplane.ETCD_VERSION}, "
-                    f"kwok {controlplane.KWOK_VERSION}) with KEDA {controlplane.KEDA_VERSION}",
+    "images": "web and api images built with podman",
+    "kube_cluster": f"Kubernetes {controlplane.KUBERNETES_VERSION} control plane (etcd {controlplane.ETCD_VERSION}) "
+                    f"with KEDA {controlplane.KEDA_VERSION}, and a real node: the kubelet and kube-proxy "
+                    f"{controlplane.KUBERNETES_VERSION}, {runtime_versions()}, CoreDNS {controlplane.COREDNS_VERSION}, "
+                    "images from Debian's docker-registry",
 }
 _started: dict[str, str] = {}
 _fixtures_of: dict[str, tuple[str, ...]] = {}
@@ -45,17 +50,28 @@ def ferretdb(tmp_path_factory):
     yield from _running(server, "ferretdb", f" {server.postgres.version}")
 
 
-@pytest.fixture(scope="session")
-def kube_cluster(tmp_path_factory, kafka, ferretdb):
-    """The control plane with KEDA and the pod runner (scripts/controlplane), on the session's Kafka and FerretDB.
-    Crashed containers restart after 1-2 s instead of the kubelet's 10-300 s, so a failing Job fails quickly."""
+@pytest.fixture(scope="module")
+def kube_cluster(tmp_path_factory):
+    """The control plane with KEDA, the real node, and Kafka and FerretDB on the node's bridge
+    (scripts/controlplane/local.py), for one module: the node's network and kube-proxy's rules are the
+    host's, so only one cluster runs at a time (test_make_cluster.py starts its own)."""
     from scripts.controlplane.local import LocalCluster
 
-    _restart_stopped(kafka, ferretdb)
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"), kafka=kafka, ferretdb=ferretdb, restart_backoff_s=(1, 2))
-    with local:
+    with LocalCluster(tmp_path_factory.mktemp("cluster")) as local:
         _started["kube_cluster"] = f"{REAL['kube_cluster']} at {local.control_plane.kube.server}"
         yield local
+
+
+@pytest.fixture(scope="session")
+def images():
+    """web's and api's images, built from their Dockerfiles (scripts/images.py): {"web": name, "api": name}."""
+    from scripts import images as build_images
+
+    base = build_images.base_image()
+    built = {service: build_images.build_service(service, base) for service in build_images.SERVICES}
+    sizes = ", ".join(f"{name} {build_images.size_mib(name):.0f} MiB" for name in built.values())
+    _started["images"] = f"{REAL['images']} ({sizes}) on {base.describe()}"
+    return built
 
 
 def _restart_stopped(*servers) -> None:

@@ -1,4 +1,6 @@
-"""Helpers for tests that run against the real Kafka and FerretDB the session starts (see conftest.py)."""
+"""What tests look at: their slice of the system with its inspection helpers, keyed buys and traffic, waiting.
+
+The system itself starts through scripts/stack/system.py, as `make dev` and `make bench` start it."""
 
 from __future__ import annotations
 
@@ -8,18 +10,20 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pymongo
-import requests
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from scripts.stack import FerretDB, KafkaServer, PythonService, create_topics, free_port
+from scripts.stack import system as stack
+from scripts.stack.ferretdb import FerretDB
+from scripts.stack.kafka import KafkaServer
+from scripts.stack.kafka_cluster import KafkaCluster
+from scripts.stack.service import Names
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -33,81 +37,38 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
         time.sleep(interval)
 
 
-def ready(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
+class System(stack.System):
+    """One test's private slice of the stack (its own topic, group and database, on the session's Kafka and
+    FerretDB; scripts/stack/system.py starts its services), and what a test looks at afterwards."""
 
-
-@dataclass
-class System:
-    """One test's private slice of the stack: its own topic, group and database, and its services."""
-
-    name: str
-    kafka: KafkaServer
-    ferretdb: FerretDB
-    workdir: Path
-    extra_env: dict[str, str] = field(default_factory=dict)
-    api: PythonService | None = None
-    web: PythonService | None = None
-    more_apis: list[PythonService] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.topic = f"purchases-{self.name}"
-        self.dead_letter_topic = f"{self.topic}.dlq"
-        self.group = f"group-{self.name}"
-        self.database = f"db_{self.name}"
-        self.api_port, self.web_port = free_port(), free_port()
-        create_topics(self.kafka.bootstrap, self.topic, self.dead_letter_topic,
-                      replication_factor=getattr(self.kafka, "replication_factor", 1))
-        self.mongo = pymongo.MongoClient(self.ferretdb.uri, serverSelectionTimeoutMS=3000)
+    def __init__(self, name: str, kafka: KafkaServer | KafkaCluster, ferretdb: FerretDB, workdir: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
+        super().__init__(workdir, kafka, ferretdb, Names.of(name), extra_env)
+        self.create_topics()
+        self.mongo = pymongo.MongoClient(self.mongodb_uri, serverSelectionTimeoutMS=3000)
 
     @property
-    def env(self) -> dict[str, str]:
-        return {
-            "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
-            "KAFKA_TOPIC": self.topic,
-            "KAFKA_CONSUMER_GROUP": self.group,
-            "MONGODB_URI": self.ferretdb.uri,
-            "MONGODB_DATABASE": self.database,
-            "API_URL": f"http://127.0.0.1:{self.api_port}",
-            "HOST": "127.0.0.1",
-            **self.extra_env,
-        }
+    def ferretdb(self) -> FerretDB:
+        return self.mongodb
 
     @property
-    def web_url(self) -> str:
-        return f"http://127.0.0.1:{self.web_port}"
+    def topic(self) -> str:
+        return self.names.topic
 
     @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+    def dead_letter_topic(self) -> str:
+        return self.names.dead_letter_topic
 
-    def start_api(self, wait_ready: bool = True) -> PythonService:
-        self.api = PythonService("api", self.workdir, self.api_port, self.env)
-        self.api.start()
-        if wait_ready:
-            wait_until(lambda: ready(f"{self.api_url}/readyz"), 30, "api /readyz")
-        return self.api
+    @property
+    def group(self) -> str:
+        return self.names.group
 
-    def start_another_api(self) -> PythonService:
-        """One more api in the same group (its own port and log folder), stopped with the system."""
-        api = PythonService("api", self.workdir / f"api-{len(self.more_apis) + 2}", free_port(), self.env)
-        self.more_apis.append(api)
-        api.start()
-        return api
-
-    def start_web(self) -> PythonService:
-        self.web = PythonService("web", self.workdir, self.web_port, self.env)
-        self.web.start()
-        wait_until(lambda: ready(f"{self.web_url}/readyz"), 30, "web /readyz")
-        return self.web
+    @property
+    def database(self) -> str:
+        return self.names.database
 
     def stop(self) -> None:
-        for service in (self.web, self.api, *self.more_apis):
-            if service is not None:
-                service.stop()
+        super().stop()
         self.mongo.close()
 
     # -- looking at what happened --------------------------------------------------------------------

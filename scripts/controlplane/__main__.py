@@ -2,8 +2,9 @@
 
     python -m scripts.controlplane [--no-install] [--dir DIR]
 
-Prints the kubeconfig and how to use kubectl and helm against it; Ctrl-C stops everything it started (the pods'
-processes, KEDA, the control plane, Kafka and FerretDB). The first run builds the binaries (about 25 minutes).
+Prints the kubeconfig and how to use kubectl and helm against it; Ctrl-C stops everything it started (the pods,
+the node, KEDA, the control plane, the registry, Kafka and FerretDB). The first run builds the binaries (about
+30 minutes) and the images. Root only: the node's containers and network are the host's.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.stack import ROOT, StackError, say
+from scripts.stack.process import ROOT, StackError, say
 
 from . import build
 from .local import LocalCluster
-from .release import NAMESPACE, local_values
+from .release import NAMESPACE
 
 DEFAULT_DIR = Path(os.environ.get("CLUSTER_DIR") or ROOT / ".cluster")
 
@@ -56,16 +57,21 @@ def usage(cluster: LocalCluster, values: Path | None) -> str:
         f"  helm upgrade --install {release.name} {release.chart} -n {NAMESPACE} -f <values> --wait --wait-for-jobs",
     ]
     if values is not None:
-        web = cluster.runner.service_url(NAMESPACE, release.object_name("web"))
+        web = cluster.service_url(release.object_name("web"))
         lines += [
             f"      (this run's values: {values})",
             "",
-            f"  web (its Service, proxied by the pod runner): {web}/",
+            f"  web (its Service's ClusterIP, through kube-proxy): {web}/",
             f"  curl -s -X POST {web}/api/buy -H 'Content-Type: application/json' "
             "-d '{\"username\":\"elad\",\"userId\":\"555\",\"price\":12.00}'",
             f"  python scripts/load.py --url {web} --burst 20000 --lag --bootstrap {cluster.kafka.bootstrap}",
         ]
-    lines += ["", f"  pod logs    {cluster.workdir / 'pods'}/<namespace>_<pod>.log", "", "  Ctrl-C stops everything.", ""]
+    lines += ["", "  Tilt, against this cluster and its Kafka and FerretDB (from the repository's root):",
+              f"  DOCKER_HOST={cluster.docker_api.docker_host} DOCKER_BUILDKIT=0 KUBECONFIG={kubeconfig} \\",
+              f"    tilt up -- --kafka {cluster.kafka.bootstrap} --mongodb-uri {cluster.ferretdb.uri}"]
+    lines += ["", f"  kubectl logs -n {NAMESPACE} deploy/{release.object_name('api')}",
+              f"  kubectl port-forward -n {NAMESPACE} svc/{release.object_name('web')} 8080:8080",
+              "", "  Ctrl-C stops everything.", ""]
     return "\n".join(lines)
 
 
@@ -81,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.start()
         values = None
         if not args.no_install:
-            cluster.release.upgrade_install(local_values(cluster.kafka.bootstrap), "local")
+            cluster.release.upgrade_install(cluster.values(), "local")
             values = cluster.release.values_file("local")
         print(usage(cluster, values), flush=True)
         while True:
@@ -93,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        say("stopping the pods' processes, KEDA, the control plane, Kafka and FerretDB")
+        say("stopping the pods, the node, KEDA, the control plane, the registry, Kafka and FerretDB")
         cluster.stop()
 
 

@@ -1,6 +1,6 @@
 """Autoscaling, closed loop: a burst from scripts/load.py through the chart's web, and what follows, second by
-second: the consumer group's lag (Kafka), the replicas KEDA's HPA asks for, the api pods ready, the consumer
-processes running and the members of the consumer group.
+second: the consumer group's lag (Kafka), the replicas KEDA's HPA asks for, the api pods ready, the api
+containers running and the members of the consumer group.
 
     from scripts.controlplane.autoscale import burst
     result = burst(cluster, purchases=20_000)   # a LocalCluster with the chart installed
@@ -19,7 +19,7 @@ from pathlib import Path
 from kafka.admin import KafkaAdminClient
 
 from scripts.lag import LagReader
-from scripts.stack import ROOT, say
+from scripts.stack.process import ROOT, say
 
 from .local import LocalCluster
 from .release import NAMESPACE
@@ -43,7 +43,7 @@ class Sample:
     desired: int  # the HPA's desiredReplicas (KEDA's metric / lagThreshold, within min..max)
     replicas: int  # the Deployment's spec.replicas (what the HPA set)
     ready: int  # the Deployment's readyReplicas (pods whose /readyz answered)
-    consumers: int  # api processes the pod runner has running
+    consumers: int  # api containers running on the node
     members: int  # members of the consumer group in Kafka
 
     HEADER = "   t(s)    lag  desired  replicas  ready  consumers  members"
@@ -114,7 +114,7 @@ class Sampler:
                       desired=hpa.get("status", {}).get("desiredReplicas", 0),
                       replicas=deployment.get("spec", {}).get("replicas", 0),
                       ready=deployment.get("status", {}).get("readyReplicas", 0),
-                      consumers=len(self.cluster.runner.running(NAMESPACE, self.api + "-")),
+                      consumers=len(self.cluster.pods(self.api + "-")),
                       members=self.members())
 
     def close(self) -> None:
@@ -135,10 +135,8 @@ def burst(cluster: LocalCluster, purchases: int = 20_000, concurrency: int = 64,
     hundred at most (KEDA keeps one replica, or briefly asks for two); a stalled database is how a backlog
     really builds.
 
-    Straight to the pod's port, as `kubectl port-forward` reaches one pod: the pod runner's Service proxy is a
-    Python thread per connection, fine for web's history reads from api but not for a burst."""
-    [web_pod] = cluster.runner.running(NAMESPACE, cluster.release.object_name("web") + "-")
-    web = f"http://127.0.0.1:{web_pod.port}"
+    Through web's Service (its ClusterIP, which kube-proxy carries to the web pod)."""
+    web = cluster.service_url(cluster.release.object_name("web"))
     out = cluster.workdir / "load.json"
     pace = ["--rate", str(rate), "--duration", str(purchases / rate)] if rate else [
         "--burst", str(purchases), "--duration", str(timeout_s / 2)]

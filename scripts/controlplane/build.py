@@ -4,10 +4,12 @@
 
 Three modules under go/, each with its go.mod and go.sum committed, so every build resolves the same code:
 - go/etcd: etcd's server module and a three-line main (the one etcd's own main has).
-- go/kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler and kubectl of one Kubernetes release,
-  and kwok/kwokctl. Kubernetes' go.mod points its staging modules at folders of its own repository, and Go
+- go/kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the node's kubelet and
+  kube-proxy of one Kubernetes release, and kwok/kwokctl. Kubernetes' go.mod points its staging modules at
+  folders of its own repository, and Go
   ignores a dependency's replace directives, so ours names the published modules of the same release.
 - go/keda: KEDA's operator, metrics adapter and admission webhooks (its go.mod's one replace and one exclude).
+- go/coredns: CoreDNS, the real node's cluster DNS (its kubernetes plugin answers for the Services).
 
 Binaries land in $PURCHASE_CACHE/controlplane-<versions>/bin; a group is rebuilt only when its go.mod or go.sum
 changes. The version strings Kubernetes and KEDA report are stamped in with -ldflags -X: without them the API
@@ -25,11 +27,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.stack import CACHE, StackError, require, say
+from scripts.stack.process import CACHE, StackError, require, say
 
 KUBERNETES_VERSION = "v1.36.3"
 KEDA_VERSION = "v2.21.0"
 ETCD_VERSION = "v3.6.16"
+COREDNS_VERSION = "v1.15.0"
 KWOK_VERSION = "v0.8.0"
 MODULES = Path(__file__).resolve().parent / "go"
 BIN = CACHE / f"controlplane-k8s{KUBERNETES_VERSION}-keda{KEDA_VERSION}" / "bin"
@@ -74,11 +77,13 @@ class Group:
 
 GROUPS = (
     Group("etcd", ("etcd",), packages=(".",), minutes=2),
-    Group("kubernetes", ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "kwokctl"),
-          ldflags=_kubernetes_ldflags(), minutes=10),
+    Group("kubernetes", ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet",
+                         "kube-proxy", "kwok", "kwokctl"),
+          ldflags=_kubernetes_ldflags(), minutes=14),
     Group("keda", ("operator", "adapter", "webhooks"),
           ldflags=f"-X github.com/kedacore/keda/v2/version.Version={KEDA_VERSION.lstrip('v')}"
                   f" -X github.com/kedacore/keda/v2/version.GitCommit={KEDA_VERSION}", minutes=12),
+    Group("coredns", ("coredns",), minutes=4),
 )
 
 

@@ -1,11 +1,9 @@
-"""A real Kubernetes control plane as local processes: etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler (kwokctl generates their certificates and flags and starts them), kwok's controller for the
-nodes, and KEDA.
+"""A real Kubernetes control plane as local processes: etcd, kube-apiserver, kube-controller-manager and
+kube-scheduler (kwokctl generates their certificates and flags and starts them), and KEDA.
 
-kwok plays the nodes only: they register, heartbeat and take pods. Pods are left to the pod runner (pods.py),
-which runs their containers as local processes and reports their status as a kubelet would; so kwok gets the
-node stages alone, not its default pod stages (which would mark every pod Ready and every Job pod Succeeded
-without running anything).
+kwokctl is only the launcher here: its kwok controller (fake nodes) is disabled. The pods run on the real node
+(node.py), which joins this control plane; the API server reaches its kubelet for logs, exec and port-forward
+with the cluster's admin certificate, which the kubelet trusts through the cluster CA.
 """
 
 from __future__ import annotations
@@ -18,17 +16,14 @@ from pathlib import Path
 
 import yaml
 
-from scripts.stack import StackError, free_port, say
+from scripts.stack.process import StackError, free_port, say
 
 from . import build
 from .keda import Keda
 from .kube import Kube
+from .network import SERVICE_RANGE
 
 NAME = "purchase"
-NODES = 2
-# kwok's own node stages, read from its module at the pinned version: a node becomes Ready, then heartbeats.
-NODE_STAGES = ("kustomize/stage/node/fast/node-initialize.yaml",
-               "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml")
 # The HPA controller's loop; Kubernetes' default is 15 s. Shorter, so a demo's scaling follows KEDA's 5 s polls.
 HPA_SYNC_PERIOD = "5s"
 
@@ -51,8 +46,12 @@ class ControlPlane:
             raise StackError(f"kwokctl {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
         return result
 
+    @property
+    def pki(self) -> Path:
+        return self.kwok_workdir / "clusters" / NAME / "pki"
+
     def _config(self) -> Path:
-        ca = self.kwok_workdir / "clusters" / NAME / "pki" / "ca.crt"
+        ca = self.pki / "ca.crt"
         options = {
             "runtime": "binary", "bindAddress": "127.0.0.1", "securePort": True,
             "kubeAuthorization": True, "kubeAdmission": True,
@@ -63,6 +62,7 @@ class ControlPlane:
             "kubeControllerManagerBinary": str(build.binary("kube-controller-manager")),
             "kubeSchedulerBinary": str(build.binary("kube-scheduler")),
             "kwokControllerBinary": str(build.binary("kwok")), "kubectlBinary": str(build.binary("kubectl")),
+            "disable": ["kwok-controller"],
         }
         patches = [
             # The aggregation layer's client (the API server itself, with kwokctl's admin certificate) is
@@ -72,19 +72,22 @@ class ControlPlane:
                 {"key": "requestheader-allowed-names", "value": "kwok-admin"},
                 {"key": "requestheader-username-headers", "value": "X-Remote-User"},
                 {"key": "requestheader-group-headers", "value": "X-Remote-Group"},
-                {"key": "requestheader-extra-headers-prefix", "value": "X-Remote-Extra-"}]},
+                {"key": "requestheader-extra-headers-prefix", "value": "X-Remote-Extra-"},
+                # The kubelet's API (logs, exec, port-forward): the API server authenticates with this certificate.
+                {"key": "kubelet-client-certificate", "value": str(self.pki / "admin.crt")},
+                {"key": "kubelet-client-key", "value": str(self.pki / "admin.key")},
+                {"key": "kubelet-preferred-address-types", "value": "InternalIP"},  # its name is not in any DNS
+                {"key": "service-cluster-ip-range", "value": str(SERVICE_RANGE)}]},
             {"name": "kube-controller-manager", "extraArgs": [
                 {"key": "horizontal-pod-autoscaler-sync-period", "value": HPA_SYNC_PERIOD}]},
         ]
         documents = [{"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration",
                       "options": options, "componentsPatches": patches}]
-        source = build.module_source("kubernetes", "sigs.k8s.io/kwok")
-        documents += [yaml.safe_load((source / stage).read_text()) for stage in NODE_STAGES]
         path = self.workdir / "kwokctl.yaml"
         path.write_text(yaml.safe_dump_all(documents))
         return path
 
-    def start(self) -> "ControlPlane":
+    def start(self) -> ControlPlane:
         build.build()
         self.workdir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.kwok_workdir, ignore_errors=True)
@@ -94,9 +97,7 @@ class ControlPlane:
         self.started_kwokctl = True
         self._kwokctl("create", "cluster", "--config", str(self._config()), "--kubeconfig", str(self.kubeconfig),
                       "--wait", "120s")
-        self._kwokctl("scale", "node", "--replicas", str(NODES))
         self.kube = Kube(self.kubeconfig, build.binary("kubectl"))
-        self.kube.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s")
         say(f"control plane up in {time.monotonic() - started:.0f}s; starting KEDA {build.KEDA_VERSION}")
         self.keda = Keda(self.kube, self.workdir)
         self.keda.install()
@@ -113,7 +114,7 @@ class ControlPlane:
                 say(f"kwokctl delete cluster: {exc}")
             self.started_kwokctl = False
 
-    def __enter__(self) -> "ControlPlane":
+    def __enter__(self) -> ControlPlane:
         return self.start()
 
     def __exit__(self, *exc) -> None:

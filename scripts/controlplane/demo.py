@@ -15,13 +15,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from scripts.stack import StackError, say
+from scripts.stack.process import StackError, say
 
 from . import build
 from .__main__ import DEFAULT_DIR, fresh, interrupt_on_sigterm
 from .autoscale import FAST_LOOP, Sample, burst, plot
 from .local import LocalCluster
-from .release import NAMESPACE, local_values, merge
+from .release import NAMESPACE, merge
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     cluster = LocalCluster(fresh(args.dir))
     try:
         cluster.start()
-        cluster.release.upgrade_install(merge(local_values(cluster.kafka.bootstrap), FAST_LOOP), "demo")
+        cluster.release.upgrade_install(merge(cluster.values(), FAST_LOOP), "demo")
         kubeconfig = cluster.control_plane.kubeconfig
         print(f"\n  watch it live, in another terminal:\n"
               f"  export KUBECONFIG={kubeconfig} PATH={build.BIN}:$PATH\n"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from scripts.stack import Server, StackError, free_port, say
+from scripts.stack.process import Server, StackError, free_port, say
 
 from . import build
 from .kube import Kube

@@ -1,63 +1,109 @@
-"""The local stack (Kafka, FerretDB), the control plane with KEDA, and the pod runner, started and stopped as one.
+"""The whole local cluster, started and stopped as one: the control plane with KEDA, a registry holding the
+images built from our Dockerfiles, the real node that runs them, the local stack's Kafka and FerretDB on the
+node's bridge address (where the pods reach them; the chart's external-server values point there), and a Docker
+API (podman's) for Tilt to build with.
 
-Used by `make cluster`, `make autoscale-demo` and the control-plane tests. Everything listens on free ports
-of 127.0.0.1 and lives in one folder, so it can run beside `make dev`.
+Used by `make cluster`, `make autoscale-demo` and the control-plane tests. The control plane and the registry
+listen on free ports of 127.0.0.1; the node's addresses are on its bridge (network.py). Root only.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from scripts.stack import FerretDB, KafkaServer, Server, free_port, say
+from scripts import images
+from scripts.stack.ferretdb import FerretDB
+from scripts.stack.kafka import KafkaServer
+from scripts.stack.process import Server, free_port, say
 from scripts.tools import helm_binary
 
 from .cluster import ControlPlane
-from .pods import PodRunner
-from .release import NAMESPACE, Release
+from .network import GATEWAY
+from .node import Node, Registry, require_root
+from .release import NAMESPACE, Release, local_values
+from .tilt import DockerAPI
 
 
 class LocalCluster:
-    """`kafka` and `ferretdb`, when given, are running servers to use (and leave running); otherwise our own."""
-
-    def __init__(self, workdir: Path, kafka: KafkaServer | None = None, ferretdb: FerretDB | None = None,
-                 restart_backoff_s: tuple[int, ...] | None = None) -> None:
+    def __init__(self, workdir: Path) -> None:
         self.workdir = Path(workdir)
         self.servers: list[Server] = []
         self.control_plane = ControlPlane(self.workdir / "cluster")
-        self.runner: PodRunner | None = None
+        self.registry = Registry(self.workdir / "registry", free_port())
+        self.docker_api = DockerAPI(self.workdir / "docker-api")  # for Tilt's builds
+        self.node: Node | None = None
+        self.kafka: KafkaServer | None = None
+        self.ferretdb: FerretDB | None = None
         self.release: Release | None = None
-        self.kafka, self.ferretdb = kafka, ferretdb
-        self.restart_backoff_s = restart_backoff_s
+        self.images: dict[str, str] = {}
 
     def _start(self, server: Server) -> None:
         self.servers.append(server)  # before start(): one interrupted while starting is stopped too
         server.start()
 
-    def start(self) -> "LocalCluster":
-        if self.kafka is None:
-            self.kafka = KafkaServer(self.workdir / "kafka", port=free_port())
-            say(f"starting Kafka on {self.kafka.bootstrap}")
-            self._start(self.kafka)
-        if self.ferretdb is None:
-            self.ferretdb = FerretDB(self.workdir / "ferretdb", port=free_port())
-            say(f"starting FerretDB (on PostgreSQL) on {self.ferretdb.uri}")
-            self._start(self.ferretdb)
+    def start(self) -> LocalCluster:
+        require_root()
         self.control_plane.start()
         kube = self.control_plane.kube
-        self.runner = PodRunner(kube, [NAMESPACE], self.workdir / "pods", restart_backoff_s=self.restart_backoff_s)
-        self.runner.start()
+        self._start(self.registry)
+        self.advertise_registry()
+        self.images = images.build_all(self.registry.address)
+        self.node = Node(self.workdir / "node", kube, self.control_plane.pki / "ca.crt", self.images["pause"],
+                         self.registry.address)
+        self.node.start()
+        self.kafka = KafkaServer(self.workdir / "kafka", port=free_port(), host=GATEWAY)
+        say(f"starting Kafka on {self.kafka.bootstrap}")
+        self._start(self.kafka)
+        self.ferretdb = FerretDB(self.workdir / "ferretdb", port=free_port(), host=GATEWAY)
+        say(f"starting FerretDB (on PostgreSQL) on {self.ferretdb.uri}")
+        self._start(self.ferretdb)
+        self._start(self.docker_api)
         self.release = Release(helm_binary(), kube, self.workdir / "release")
         self.release.prepare_namespace(self.ferretdb.uri)
         return self
 
+    def advertise_registry(self) -> None:
+        """The `local-registry-hosting` ConfigMap (KEP 1755), where Tilt finds the registry to push to."""
+        hosting = f'host: "{self.registry.address}"\nhelp: "the local cluster\'s registry (make cluster)"\n'
+        self.control_plane.kube.apply([{"apiVersion": "v1", "kind": "ConfigMap",
+                                        "metadata": {"name": "local-registry-hosting", "namespace": "kube-public"},
+                                        "data": {"localRegistryHosting.v1": hosting}}])
+
+    def values(self) -> dict:
+        """The chart's values for this cluster: our Kafka and FerretDB, the images from our registry."""
+        return local_values(self.kafka.bootstrap, self.registry.address)
+
+    # -- what the tests and the demo look at -------------------------------------------------------------
+
+    def pods(self, prefix: str = "", namespace: str = NAMESPACE) -> list[dict]:
+        """Pods whose container is running (not being deleted), by name prefix."""
+        return [pod for pod in self.control_plane.kube.pods(namespace)
+                if pod["metadata"]["name"].startswith(prefix) and not pod["metadata"].get("deletionTimestamp")
+                and any("running" in status.get("state", {})
+                        for status in pod.get("status", {}).get("containerStatuses", []))]
+
+    def service_url(self, service: str) -> str:
+        """http://<ClusterIP>:<port> of one of the release's Services: kube-proxy carries it to a ready pod."""
+        spec = self.control_plane.kube.get(f"/api/v1/namespaces/{NAMESPACE}/services/{service}")["spec"]
+        return f"http://{spec['clusterIP']}:{spec['ports'][0]['port']}"
+
+    @staticmethod
+    def pod_url(pod: dict, port: int = 8080) -> str:
+        return f"http://{pod['status']['podIP']}:{port}"
+
+    def exec(self, pod: dict, *command: str) -> str:
+        """`kubectl exec` in the pod's container: what it printed."""
+        return self.control_plane.kube.kubectl("exec", "-n", NAMESPACE, pod["metadata"]["name"], "--",
+                                               *command).stdout
+
     def stop(self) -> None:
-        if self.runner is not None:
-            self.runner.stop()
+        if self.node is not None:
+            self.node.stop()
         self.control_plane.stop()
         for server in reversed(self.servers):
             server.stop()
 
-    def __enter__(self) -> "LocalCluster":
+    def __enter__(self) -> LocalCluster:
         try:
             return self.start()
         except BaseException:

@@ -11,7 +11,7 @@
 - aiohttp's own errors (a request it cannot parse, a header too large) are JSON like ours, and never echo the
   input back; no response names Python's or aiohttp's version.
 - Memory is handed back to the system after a burst: when the connections drop back after a peak, the heap is
-  trimmed (malloc_trim). This works with PYTHONMALLOC=malloc (the Dockerfiles and scripts/stack.py set it):
+  trimmed (malloc_trim). This works with PYTHONMALLOC=malloc (the Dockerfiles and scripts/stack/service.py set it):
   CPython's own allocator keeps 1 MiB arenas that a few surviving objects pin, so after a 5,000-connection burst
   web stayed at ~90 MiB; on glibc's allocator the trim gives back all but ~10 MiB (measured, 139 -> 63 MiB).
 

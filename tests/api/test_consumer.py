@@ -1,5 +1,6 @@
 """The api's consumer against the real Kafka and the real FerretDB."""
 
+import dataclasses
 import json
 import signal
 import time
@@ -56,7 +57,7 @@ def test_redelivered_events_make_no_duplicate(system):
 
     # A fresh consumer group re-reads the whole topic: every record is delivered again.
     system.api.stop()
-    system.extra_env["KAFKA_CONSUMER_GROUP"] = system.group = f"{system.group}-again"
+    system.names = dataclasses.replace(system.names, group=f"{system.group}-again")
     system.start_api()
     wait_until(lambda: system.committed_total() == 11, 20, "the second group to read everything")
     metrics = requests.get(f"{system.api_url}/metrics", timeout=5).text

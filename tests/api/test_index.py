@@ -4,7 +4,8 @@ import re
 
 import requests
 
-from scripts.stack import FerretDB, free_port
+from scripts.stack.ferretdb import FerretDB
+from scripts.stack.process import free_port
 
 from ..support import System, wait_until
 

@@ -7,7 +7,7 @@ import time
 
 from kafka import KafkaConsumer
 
-from scripts.stack import ROOT
+from scripts.stack.process import ROOT
 
 
 def run_topics_job(kafka, topic: str) -> subprocess.CompletedProcess:

@@ -1,5 +1,5 @@
 """KEDA scaling the api on real Kafka lag, closed loop, and a rolling update under traffic: the chart installed
-on the real control plane, its pods run as real processes by the pod runner (scripts/controlplane).
+on the real control plane, its pods containers of our images on the real node (scripts/controlplane).
 
 Test values (scripts/controlplane/autoscale.py FAST_LOOP): KEDA polls every 2 s and the HPA scales down after
 10 s of low lag, by any number of pods. The control plane's HPA controller syncs every 5 s (Kubernetes: 15 s).
@@ -13,7 +13,7 @@ import pymongo
 import pytest
 
 from scripts.controlplane.autoscale import FAST_LOOP, burst
-from scripts.controlplane.release import NAMESPACE, local_values, merge
+from scripts.controlplane.release import NAMESPACE, merge
 from tests.faults import KeyedTraffic, account
 from tests.support import wait_until
 
@@ -26,8 +26,8 @@ STALL_S = 20
 def installed(kube_cluster):
     release = kube_cluster.release
     release.uninstall(check=False)
-    wait_until(lambda: not kube_cluster.runner.running(NAMESPACE), 60, "the previous release's processes to stop")
-    release.upgrade_install(merge(local_values(kube_cluster.kafka.bootstrap), FAST_LOOP), "autoscaling")
+    wait_until(lambda: not kube_cluster.pods(), 90, "the previous release's pods to stop")
+    release.upgrade_install(merge(kube_cluster.values(), FAST_LOOP), "autoscaling")
     yield release
     release.uninstall(check=False)
 
@@ -45,11 +45,11 @@ def test_traffic_the_consumer_keeps_up_with_does_not_scale(kube_cluster, install
     worth (lagThreshold 200), and KEDA keeps one replica.
 
     The lag KEDA sees is the rate times the time from a purchase's produce to its commit (~0.1-0.2 s here: the
-    fetch wait, the insert, the asynchronous commit). A flat-out burst (~800 a second through the pod runner on
-    2 shared cores) puts even a keeping-up consumer's lag near the threshold now and then: one scaled to 2
+    fetch wait, the insert, the asynchronous commit). A flat-out burst (~800 a second on 2 shared cores) puts
+    even a keeping-up consumer's lag near the threshold now and then: one scaled to 2
     (its lag sampled every second peaked at 126; a KEDA poll in between saw more than 220)."""
     api = installed.object_name("api")
-    wait_until(lambda: len(kube_cluster.runner.running(NAMESPACE, api + "-")) == 1, 60, "one api consumer")
+    wait_until(lambda: len(kube_cluster.pods(api + "-")) == 1, 60, "one api consumer")
     result = burst(kube_cluster, STEADY, timeout_s=600, rate=STEADY_RATE)
     summary = result.summary()
     print(f"\n{STEADY} purchases at {STEADY_RATE}/s, which the consumer keeps up with:\n{result.timeline()}\n{summary}")
@@ -61,7 +61,7 @@ def test_traffic_the_consumer_keeps_up_with_does_not_scale(kube_cluster, install
 def test_a_burst_during_a_database_stall_scales_the_api_to_the_partitions_and_back_to_one_storing_each_once(
         kube_cluster, installed):
     api = installed.object_name("api")
-    wait_until(lambda: len(kube_cluster.runner.running(NAMESPACE, api + "-")) == 1, 120, "one api consumer")
+    wait_until(lambda: len(kube_cluster.pods(api + "-")) == 1, 120, "one api consumer")
     result = burst(kube_cluster, BURST, timeout_s=900, stall_database_s=STALL_S)
     summary = result.summary()
     print(f"\nautoscaling, {BURST} purchases, the database stalled {STALL_S} s:\n{result.timeline()}\n{summary}")
@@ -79,21 +79,23 @@ def test_a_burst_during_a_database_stall_scales_the_api_to_the_partitions_and_ba
 def test_helm_upgrade_rolls_the_pods_under_traffic_and_loses_or_duplicates_nothing(kube_cluster, installed):
     release, kube = installed, kube_cluster.control_plane.kube
     api = release.object_name("api")
-    wait_until(lambda: len(kube_cluster.runner.running(NAMESPACE, api + "-")) == 1, 180, "the api back to one pod")
-    before = {c.pod for c in kube_cluster.runner.running(NAMESPACE)}
-    web = kube_cluster.runner.service_url(NAMESPACE, release.object_name("web"))
+    wait_until(lambda: len(kube_cluster.pods(api + "-")) == 1, 180, "the api back to one pod")
+    def names():
+        return {pod["metadata"]["name"] for pod in kube_cluster.pods()}
+
+    before = names()
+    web = kube_cluster.service_url(release.object_name("web"))
     already = set(stored_ids(kube_cluster))
     with KeyedTraffic(web, rate=50, run=f"roll-{int(time.time())}") as traffic:
         time.sleep(3)
-        release.upgrade_install(merge(merge(local_values(kube_cluster.kafka.bootstrap), FAST_LOOP),
+        release.upgrade_install(merge(merge(kube_cluster.values(), FAST_LOOP),
                                       {"config": {"consumerBatchSize": 500}}), "rolled")
-        wait_until(lambda: {c.pod for c in kube_cluster.runner.running(NAMESPACE)}.isdisjoint(before)
-                   and len(kube_cluster.runner.running(NAMESPACE)) >= 2, 120, "every pod replaced")
+        wait_until(lambda: names().isdisjoint(before) and len(names()) >= 2, 120, "every pod replaced")
         time.sleep(3)
     accounting = account(web, traffic.requests, lambda: [i for i in stored_ids(kube_cluster) if i not in already])
     print(f"\nrolling update under traffic: {accounting.line()}")
-    after = kube_cluster.runner.running(NAMESPACE, api + "-")
-    assert after and after[0].env["CONSUMER_BATCH_SIZE"] == "500"
+    after = kube_cluster.pods(api + "-")
+    assert after and kube_cluster.exec(after[0], "printenv", "CONSUMER_BATCH_SIZE").strip() == "500"
     assert accounting.sent >= 200
     assert (accounting.lost, accounting.unexpected, accounting.duplicated) == ([], [], 0)
     assert accounting.stored == accounting.sent

@@ -6,7 +6,8 @@ import subprocess
 import sys
 import time
 
-from scripts.stack import ROOT
+from scripts.controlplane.network import BRIDGE
+from scripts.stack.process import ROOT
 from tests.support import wait_until
 
 
@@ -31,11 +32,13 @@ def commands() -> dict[int, str]:
 
 def test_make_cluster_prints_the_kubeconfig_and_ctrl_c_stops_every_process_it_started(tmp_path):
     log = open(tmp_path / "out.log", "w+")
-    cluster = subprocess.Popen([sys.executable, "-m", "scripts.controlplane", "--no-install", "--dir", str(tmp_path / "c")],
+    cluster = subprocess.Popen([sys.executable, "-m", "scripts.controlplane", "--no-install",
+                                "--dir", str(tmp_path / "c")],
                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_until(lambda: "Ctrl-C stops everything" in (tmp_path / "out.log").read_text() or cluster.poll() is not None,
-                   180, "make cluster to come up")
+        wait_until(lambda: "Ctrl-C stops everything" in (tmp_path / "out.log").read_text()
+                   or cluster.poll() is not None,
+                   420, "make cluster to come up")
         printed = (tmp_path / "out.log").read_text()
         assert cluster.poll() is None, printed
         kubeconfig = tmp_path / "c" / "cluster" / "kubeconfig"
@@ -43,15 +46,23 @@ def test_make_cluster_prints_the_kubeconfig_and_ctrl_c_stops_every_process_it_st
         pid_files = list((tmp_path / "c" / "cluster" / "kwok").rglob("pids/*.pid"))
         pids = [int(p.read_text()) for p in pid_files]
         names = sorted(p.stem for p in pid_files)
-        assert names == ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller"]
+        assert names == ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
         keda = [pid for pid, args in commands().items() if str(tmp_path) in args and "keda-certs" in args]
         assert len(keda) == 3, "KEDA's operator, adapter and webhooks"
+        node = {name: [pid for pid, args in commands().items() if str(tmp_path / "c" / where) in args]
+                for name, where in (("containerd", "node/containerd"), ("kubelet", "node/kubelet"),
+                                    ("kube-proxy", "node/kube-proxy"), ("coredns", "node/coredns"),
+                                    ("registry", "registry"))}
+        assert all(len(found) >= 1 for found in node.values()), node
+        pids += [pid for found in node.values() for pid in found]
         assert all(alive(pid) for pid in pids + keda)
+        assert subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode == 0
 
         cluster.send_signal(signal.SIGINT)  # what Ctrl-C in its terminal sends
         assert cluster.wait(120) == 0
         time.sleep(1)
         assert [pid for pid in pids + keda if alive(pid)] == []
+        assert subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode != 0, "bridge left"
     finally:
         if cluster.poll() is None:  # an assertion failed while it ran: stop it as a user would, so nothing is left
             cluster.send_signal(signal.SIGINT)

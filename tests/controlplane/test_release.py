@@ -1,5 +1,6 @@
 """The chart installed, upgraded and uninstalled with the real helm on the real control plane (scripts/controlplane):
-every object through the API server's validation, KEDA's CRDs and admission webhooks; the topics Job run for real.
+every object through the API server's validation, KEDA's CRDs and admission webhooks; every pod a container of
+the images built from our Dockerfiles, run by the kubelet on the real node; the topics Job run in its container.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pytest
 import requests
 from kafka import KafkaConsumer
 
-from scripts.controlplane.release import NAMESPACE, local_values, merge
+from scripts.controlplane.release import NAMESPACE, merge
 from tests.support import buy_body, post_buys, wait_until
 
 
@@ -30,7 +31,7 @@ def condition(obj: dict, kind: str) -> dict:
 def installed(kube_cluster):
     release = kube_cluster.release
     release.uninstall(check=False)
-    result = release.upgrade_install(local_values(kube_cluster.kafka.bootstrap), "install")
+    result = release.upgrade_install(kube_cluster.values(), "install")
     yield result
     release.uninstall(check=False)
 
@@ -42,8 +43,9 @@ def test_helm_install_waits_for_the_topics_job_which_runs_and_exits_0(kube_clust
     pods = [p for p in kube_cluster.control_plane.kube.pods(NAMESPACE) if "topics" in p["metadata"]["name"]]
     terminated = pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (pods[0]["status"]["phase"], terminated["exitCode"]) == ("Succeeded", 0)
-    log = (kube_cluster.runner.workdir / f"{NAMESPACE}_{pods[0]['metadata']['name']}.log").read_text()
-    assert '"topics ready"' in log
+    assert pods[0]["spec"]["containers"][0]["image"] == kube_cluster.images["api"]
+    log = kube_cluster.control_plane.kube.kubectl("logs", "-n", NAMESPACE, pods[0]["metadata"]["name"]).stdout
+    assert '"topics ready"' in log, log
     consumer = KafkaConsumer(bootstrap_servers=kube_cluster.kafka.bootstrap)
     try:
         assert len(consumer.partitions_for_topic("purchases")) == 8
@@ -72,7 +74,7 @@ def test_keda_takes_the_scaled_object_and_creates_its_hpa(kube_cluster, installe
 
 
 def test_the_installed_services_take_a_purchase_and_store_it(kube_cluster, installed):
-    web = kube_cluster.runner.service_url(NAMESPACE, kube_cluster.release.object_name("web"))
+    web = kube_cluster.service_url(kube_cluster.release.object_name("web"))
     [(status, answer)] = post_buys(web, [buy_body("cluster-user-1")])
     assert status == 202, answer
     client = pymongo.MongoClient(kube_cluster.ferretdb.uri)
@@ -104,27 +106,30 @@ def test_helm_upgrade_with_a_new_value_rolls_the_api_and_uninstall_removes_every
     release, kube = kube_cluster.release, kube_cluster.control_plane.kube
     api = release.object_name("api")
     before = {p["metadata"]["name"] for p in kube.pods(NAMESPACE) if p["metadata"]["name"].startswith(api + "-")}
-    release.upgrade_install(merge(local_values(kube_cluster.kafka.bootstrap), {"config": {"logLevel": "DEBUG"}}), "debug")
+    release.upgrade_install(merge(kube_cluster.values(), {"config": {"logLevel": "DEBUG"}}), "debug")
     after = wait_until(lambda: {p["metadata"]["name"] for p in kube.pods(NAMESPACE)
                                 if p["metadata"]["name"].startswith(api + "-")} - before, 60, "new api pods")
     assert after and not (after & before)
-    [running] = kube_cluster.runner.running(NAMESPACE, api + "-")
-    assert running.env["LOG_LEVEL"] == "DEBUG" and running.pod in after
+    [running] = wait_until(lambda: len(kube_cluster.pods(api + "-")) == 1 and kube_cluster.pods(api + "-"), 120,
+                           "the old api pod gone")
+    assert running["metadata"]["name"] in after
+    assert kube_cluster.exec(running, "printenv", "LOG_LEVEL").strip() == "DEBUG"
     jobs = get(kube_cluster, f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs")["items"]
     # A Job per revision: helm removed revision 1's with the rest of that manifest; revision 2's ran.
     assert [(job["metadata"]["name"][-2:], job["status"].get("succeeded")) for job in jobs] == [("-2", 1)]
 
     release.uninstall()
     wait_until(lambda: not kube.pods(NAMESPACE), 90, "every pod gone")
-    wait_until(lambda: not kube_cluster.runner.running(NAMESPACE), 60, "every pod's process stopped")
+    wait_until(lambda: not kube_cluster.node.containerd.tasks(), 60, "every container stopped")
     assert kube.get(f"/apis/keda.sh/v1alpha1/namespaces/{NAMESPACE}/scaledobjects/{api}") is None
 
 
 def test_a_topics_job_that_cannot_reach_kafka_fails_helm_install(kube_cluster):
     """As on a cluster: the Job's pod fails, the Job controller tries again after its back-off (10 s) up to the
     backoffLimit, the Job fails, helm says so at once (not at its timeout)."""
-    broken = merge(local_values("127.0.0.1:1"), {
-        "topics": {"waitSeconds": 1, "backoffLimit": 1}, "keda": {"enabled": False}, "cpuAutoscaling": {"enabled": False},
+    broken = merge(kube_cluster.values(), {"kafkaClient": {"bootstrapServers": "127.0.0.1:1"},
+        "topics": {"waitSeconds": 1, "backoffLimit": 1}, "keda": {"enabled": False},
+        "cpuAutoscaling": {"enabled": False},
         "api": {"replicaCount": 0}, "web": {"replicaCount": 0}})
     release = kube_cluster.release
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts.stack import ROOT
+from scripts.stack.process import ROOT
 from scripts.tools import helm_binary
 
 CHART = ROOT / "helm" / "purchase-system"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.stack import ROOT
+from scripts.stack.process import ROOT
 
 DOCKERFILES = [ROOT / "services" / name / "Dockerfile" for name in ("web", "api")]
 HADOLINT = Path(sys.executable).parent / "hadolint"

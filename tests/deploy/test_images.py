@@ -1,7 +1,7 @@
 """The web and api images, built from their Dockerfiles with podman (scripts/images.py) and run as containers.
 
 Where Docker Hub is unreachable (here, CI) the base is a STAND-IN for python:3.11.14-slim-bookworm made from
-Debian's packages; the session summary says which base was used."""
+Debian's packages; the session summary says which base was used (the `images` fixture, conftest.py)."""
 
 from __future__ import annotations
 
@@ -14,20 +14,11 @@ import pytest
 import requests
 from kafka import KafkaConsumer
 
-from scripts import images
-from scripts.stack import free_port
-from tests.support import accepted_ids, ready, traffic, wait_until
+from scripts.images import SERVICES, podman, size_mib
+from scripts.stack.process import free_port, http_ready
+from tests.support import accepted_ids, traffic, wait_until
 
 CHART_GRACE_S = {"web": 40, "api": 45}  # helm/purchase-system/values.yaml terminationGracePeriodSeconds
-
-
-@pytest.fixture(scope="session")
-def built():
-    base = images.base_image()
-    names = {service: images.build_service(service, base) for service in images.SERVICES}
-    print(f"\nimages built on {base.describe()}: "
-          + ", ".join(f"{name} {images.size_mib(name):.0f} MiB" for name in names.values()))
-    return names
 
 
 class Container:
@@ -38,7 +29,7 @@ class Container:
         self.name = f"purchase-test-{uuid.uuid4().hex[:8]}"
         self.port = port or free_port()
         env = {**env, "HOST": "127.0.0.1", "PORT": str(self.port)}
-        images.podman("run", "-d", "--name", self.name, "--network", "host", "--read-only", "--tmpfs", "/tmp",
+        podman("run", "-d", "--name", self.name, "--network", "host", "--read-only", "--tmpfs", "/tmp",
                       "--user", "10001:10001", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
                       *(arg for key, value in env.items() for arg in ("-e", f"{key}={value}")), image, *command)
 
@@ -47,19 +38,19 @@ class Container:
         return f"http://127.0.0.1:{self.port}"
 
     def exec(self, *command: str) -> subprocess.CompletedProcess:
-        return images.podman("exec", self.name, *command, check=False)
+        return podman("exec", self.name, *command, check=False)
 
     def signal(self, signum: signal.Signals) -> None:
-        images.podman("kill", "--signal", signum.name, self.name)
+        podman("kill", "--signal", signum.name, self.name)
 
     def wait(self, timeout: float) -> int:
-        return int(images.podman("wait", self.name, timeout=timeout).stdout.strip())
+        return int(podman("wait", self.name, timeout=timeout).stdout.strip())
 
     def logs(self) -> str:
-        return images.podman("logs", self.name, check=False).stdout
+        return podman("logs", self.name, check=False).stdout
 
     def remove(self) -> None:
-        images.podman("rm", "--force", "--time", "0", self.name, check=False)
+        podman("rm", "--force", "--time", "0", self.name, check=False)
 
 
 @pytest.fixture
@@ -70,11 +61,11 @@ def containers():
         container.remove()
 
 
-@pytest.mark.parametrize("service", images.SERVICES)
-def test_the_image_runs_as_non_root_read_only_without_capabilities_and_answers_healthz(built, containers, service):
-    container = containers(built[service], {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MONGODB_URI":
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_image_runs_as_non_root_read_only_without_capabilities_and_answers_healthz(images, containers, service):
+    container = containers(images[service], {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MONGODB_URI":
                                             "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500"})
-    wait_until(lambda: ready(f"{container.url}/healthz"), 60, f"{service} /healthz")
+    wait_until(lambda: http_ready(f"{container.url}/healthz"), 60, f"{service} /healthz")
     assert container.exec("id", "-u").stdout.strip() == "10001"
     status = container.exec("cat", "/proc/1/status").stdout
     capabilities = {line.split(":")[0]: int(line.split()[1], 16) for line in status.splitlines()
@@ -87,22 +78,22 @@ def test_the_image_runs_as_non_root_read_only_without_capabilities_and_answers_h
     assert readiness.status_code == 503 and readiness.json()["status"] != "ready", readiness.text
 
 
-@pytest.mark.parametrize("service", images.SERVICES)
-def test_the_image_holds_no_compiler_and_no_package_cache(built, service):
-    found = images.podman("run", "--rm", "--network", "none", "--entrypoint", "sh", built[service], "-c",
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_image_holds_no_compiler_and_no_package_cache(images, service):
+    found = podman("run", "--rm", "--network", "none", "--entrypoint", "sh", images[service], "-c",
                           "for tool in gcc cc c++ clang make ld; do command -v $tool; done;"
                           "ls /var/cache/apt/archives/*.deb /root/.cache/pip /home/*/.cache/pip /tmp/* 2>/dev/null;"
                           "find / -xdev -name '*.whl' 2>/dev/null | grep -v /usr/share/python-wheels", check=False)
     assert found.stdout.strip() == "", found.stdout
-    size = images.size_mib(built[service])
-    print(f"\n{built[service]}: {size:.0f} MiB")
+    size = size_mib(images[service])
+    print(f"\n{images[service]}: {size:.0f} MiB")
     assert size < 400
 
 
-def test_sigterm_stops_the_web_container_gracefully_within_the_chart_grace_period(built, containers, system):
+def test_sigterm_stops_the_web_container_gracefully_within_the_chart_grace_period(images, containers, system):
     system.start_api()
-    web = containers(built["web"], {**system.env}, port=system.web_port)
-    wait_until(lambda: ready(f"{web.url}/readyz"), 60, "web in its container ready")
+    web = containers(images["web"], {**system.env}, port=system.web_port)
+    wait_until(lambda: http_ready(f"{web.url}/readyz"), 60, "web in its container ready")
     with traffic(web.url, users=9, burst=50) as results:
         wait_until(lambda: any(status == 202 for status, _ in results), 20, "traffic to be flowing")
         time.sleep(0.3)
@@ -123,9 +114,9 @@ def test_sigterm_stops_the_web_container_gracefully_within_the_chart_grace_perio
     assert sorted(system.stored_ids()) == sorted(accepted)
 
 
-def test_sigterm_stops_the_api_container_gracefully_and_it_leaves_the_group(built, containers, system):
-    api = containers(built["api"], {**system.env}, port=system.api_port)
-    wait_until(lambda: ready(f"{api.url}/readyz"), 60, "api in its container ready")
+def test_sigterm_stops_the_api_container_gracefully_and_it_leaves_the_group(images, containers, system):
+    api = containers(images["api"], {**system.env}, port=system.api_port)
+    wait_until(lambda: http_ready(f"{api.url}/readyz"), 60, "api in its container ready")
     wait_until(lambda: system.group_members(), 30, "the consumer in its group")
     signalled = time.monotonic()
     api.signal(signal.SIGTERM)
@@ -137,18 +128,18 @@ def test_sigterm_stops_the_api_container_gracefully_and_it_leaves_the_group(buil
     assert "consumer stopped and left the group" in api.logs()
 
 
-def test_the_topics_job_command_runs_in_the_api_image_against_the_real_kafka(built, kafka):
+def test_the_topics_job_command_runs_in_the_api_image_against_the_real_kafka(images, kafka):
     """As the chart's Job runs it: its `command` replaces the image's entrypoint."""
     topic = f"image-topics-{uuid.uuid4().hex[:6]}"
     name = f"purchase-test-{topic}"
     try:
-        done = images.podman("run", "--name", name, "--network", "host", "--read-only", "--user", "10001:10001",
+        done = podman("run", "--name", name, "--network", "host", "--read-only", "--user", "10001:10001",
                              "--cap-drop", "ALL", "-e", f"KAFKA_BOOTSTRAP_SERVERS={kafka.bootstrap}",
                              "-e", f"KAFKA_TOPIC={topic}", "-e", "TOPIC_PARTITIONS=8",
-                             "--entrypoint", '["python", "-m", "services.api.topics"]', built["api"],
+                             "--entrypoint", '["python", "-m", "services.api.topics"]', images["api"],
                              check=False, timeout=120)
     finally:
-        images.podman("rm", "--force", "--time", "0", name, check=False)
+        podman("rm", "--force", "--time", "0", name, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert '"topics ready"' in done.stdout + done.stderr
     consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap)

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from scripts.stack import ROOT
+from scripts.stack.process import ROOT
 from scripts.tools import helm_binary, tilt_binary
 
 from .conftest import RELEASE

@@ -9,12 +9,12 @@ import time
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from scripts.kafka_cluster import KafkaCluster
+from scripts.stack.kafka_cluster import KafkaCluster
 
 from ..faults import KeyedTraffic, account
 from ..support import System
 
-LEADERS_MOVED_S = 8  # after the kill: 3 s to fence the broker (scripts/stack.py), elections, metadata refresh
+LEADERS_MOVED_S = 8  # after the kill: 3 s to fence the broker (scripts/stack/kafka.py), elections, metadata refresh
 
 
 @pytest.fixture(scope="module")

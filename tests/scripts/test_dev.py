@@ -14,9 +14,9 @@ import pytest
 import requests
 from kafka import KafkaConsumer
 
-from scripts.stack import ROOT, free_port, port_open
+from scripts.stack.process import ROOT, free_port, http_ready, port_open
 
-from ..support import ready, sanitize, wait_until
+from ..support import sanitize, wait_until
 
 
 def test_make_dev_shows_a_bought_purchase_in_history_and_ctrl_c_stops_what_it_started(kafka, ferretdb, tmp_path,
@@ -31,7 +31,7 @@ def test_make_dev_shows_a_bought_purchase_in_history_and_ctrl_c_stops_what_it_st
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     web = f"http://127.0.0.1:{web_port}"
     try:
-        wait_until(lambda: ready(f"{web}/readyz") or dev.poll() is not None, 60, "make dev's web to be ready")
+        wait_until(lambda: http_ready(f"{web}/readyz") or dev.poll() is not None, 60, "make dev's web to be ready")
         assert dev.poll() is None, dev.stdout.read()
 
         consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap)
@@ -53,7 +53,7 @@ def test_make_dev_shows_a_bought_purchase_in_history_and_ctrl_c_stops_what_it_st
         output = dev.communicate(timeout=60)[0]
     assert dev.returncode == 0, output
     assert output.index("stopping web") < output.index("stopping api"), output
-    assert not ready(f"{web}/healthz") and not ready(f"http://127.0.0.1:{api_port}/healthz")
+    assert not http_ready(f"{web}/healthz") and not http_ready(f"http://127.0.0.1:{api_port}/healthz")
     assert (tmp_path / "web.log").exists() and (tmp_path / "api.log").exists()
 
 

@@ -7,9 +7,11 @@ import time
 
 import requests
 
-from scripts.stack import ROOT, PythonService, create_topics
+from scripts.stack.kafka import create_topics
+from scripts.stack.process import ROOT, http_ready
+from scripts.stack.service import PythonService
 
-from ..support import ready, wait_until
+from ..support import wait_until
 
 
 def load(system, *args: str) -> subprocess.Popen:
@@ -43,7 +45,7 @@ def test_verify_fails_when_accepted_purchases_never_become_visible(system):
     create_topics(system.kafka.bootstrap, other, f"{other}.dlq")
     system.api = PythonService("api", system.workdir, system.api_port, {**system.env, "KAFKA_TOPIC": other})
     system.api.start()
-    wait_until(lambda: ready(f"{system.api_url}/readyz"), 30, "api /readyz")
+    wait_until(lambda: http_ready(f"{system.api_url}/readyz"), 30, "api /readyz")
     system.start_web()
     code, result = finish(load(system, "--burst", "20", "--users", "4", "--verify", "--verify-timeout", "2"))
     assert code == 1

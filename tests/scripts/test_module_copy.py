@@ -4,7 +4,7 @@ leaves them: every file and folder read-only, the top folder too."""
 import os
 import stat
 
-from scripts.stack import remove_tree, writable_copy
+from scripts.stack.process import remove_tree, writable_copy
 
 
 def read_only_module(root):

@@ -1,12 +1,12 @@
 """The local stack's PostgreSQL under FerretDB: our own cluster, run unprivileged, and the GIN index that serves
-history reads (scripts/postgres.py), checked against what FerretDB and PostgreSQL really do."""
+history reads (scripts/stack/postgres.py), checked against what FerretDB and PostgreSQL really do."""
 
 import os
 import pwd
 
 import pymongo
 
-from scripts.postgres import collection_table
+from scripts.stack.postgres import collection_table
 from services.api.store import INDEX
 
 

@@ -3,7 +3,8 @@
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from scripts.stack import KafkaServer, free_port, new_cluster_id
+from scripts.stack.kafka import KafkaServer, new_cluster_id
+from scripts.stack.process import free_port
 
 
 def test_new_cluster_ids_are_22_url_safe_characters_and_some_start_with_a_dash():

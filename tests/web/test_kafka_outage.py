@@ -4,7 +4,9 @@ import time
 
 import requests
 
-from ..support import buy_body, ready, wait_until
+from scripts.stack.process import http_ready
+
+from ..support import buy_body, wait_until
 
 
 def test_with_kafka_stopped_web_answers_503_within_4s_and_accepts_again_once_kafka_is_back(system):
@@ -31,7 +33,7 @@ def test_with_kafka_stopped_web_answers_503_within_4s_and_accepts_again_once_kaf
     back = time.monotonic()
 
     # Readiness is a live check: with no buy at all since the outage, web becomes ready again by itself.
-    wait_until(lambda: ready(f"{system.web_url}/readyz"), 15, "web /readyz without any traffic")
+    wait_until(lambda: http_ready(f"{system.web_url}/readyz"), 15, "web /readyz without any traffic")
     print(f"[kafka down] ready again {time.monotonic() - back:.2f}s after Kafka's return, with no traffic")
 
     def accepted_again():

@@ -5,7 +5,7 @@ import time
 
 from kafka import KafkaProducer
 
-from scripts.stack import create_topics
+from scripts.stack.kafka import create_topics
 from services.web.linger import Linger
 
 LONG_LINGER_MS = 800

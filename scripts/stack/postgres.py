@@ -36,7 +36,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from scripts.stack import Server, StackError, run
+from .process import Server, StackError, run
 
 COLLECTION = "purchases"
 INSTALL_HINT = ("PostgreSQL's server is not installed: on Debian/Ubuntu `apt-get install postgresql`, "
@@ -99,6 +99,7 @@ def unprivileged_user() -> pwd.struct_passwd | None:
 
 class PostgreSQL(Server):
     name = "postgres"
+    stop_signal = signal.SIGINT  # PostgreSQL's fast shutdown; SIGTERM would wait for every client to disconnect
 
     def __init__(self, data_dir: Path, port: int) -> None:
         super().__init__(data_dir, port)
@@ -154,13 +155,7 @@ class PostgreSQL(Server):
         return result.stdout
 
     def stop(self, timeout: float = 20.0) -> None:
-        # SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for every client to disconnect.
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        super().stop(timeout)
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from scripts.stack import KafkaServer, StackError, free_port, new_cluster_id, wait_for_kafka
+from .kafka import KafkaServer, new_cluster_id, wait_for_kafka
+from .process import StackError, free_port
 
 REPLICATION_FACTOR = 3
 

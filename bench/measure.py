@@ -1,0 +1,45 @@
+"""What every phase of the benchmark measures with: scripts/load.py in its own process, resident memory, and
+quantiles of a Prometheus histogram."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from scripts.stack.process import ROOT
+
+LOAD = [sys.executable, str(ROOT / "scripts" / "load.py"), "--json", "--quiet"]
+QUIET = {"LOG_LEVEL": "WARNING"}  # the services' environment while measured: no per-request log lines
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def load(url: str, *args: str) -> dict:
+    result = subprocess.run([*LOAD, "--url", url, *args], capture_output=True, text=True)
+    if not result.stdout.strip():
+        raise RuntimeError(f"load.py failed: {result.stderr}")
+    return json.loads(result.stdout)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def histogram_quantiles(metrics: str, name: str) -> dict[float, float]:
+    """Upper bucket bounds (ms) holding the 50th and 99th percentiles of a Prometheus histogram."""
+    buckets = []
+    for line in metrics.splitlines():
+        if line.startswith(f"{name}_bucket"):
+            bound = line.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if bound == "+Inf" else float(bound), float(line.rsplit(" ", 1)[1])))
+    if not buckets or buckets[-1][1] == 0:
+        return {}
+    total = buckets[-1][1]
+    return {q: next(round(bound * 1000, 1) for bound, n in buckets if n >= q * total) for q in (0.5, 0.99)}

@@ -1,0 +1,47 @@
+"""The benchmark's report: the machine it ran on, and the markdown table of every figure beside its ceiling."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+
+def machine() -> dict:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return {"cores": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+            "kafka": "4.1.1 (one KRaft node)", "database": "FerretDB 1.24.2 on PostgreSQL"}
+
+
+def table(results: dict) -> str:
+    w, d, e, r, h = results["web"], results["drain"], results["e2e"], results["rss_mib"], results["history"]
+    rows = [
+        ("web POST /api/buy", f"{w['rps']:.0f} req/s", f"{w['ceiling_rps']:.0f} req/s (bare aiohttp)",
+         f"{w['ratio']:.0%}", ">= 50%"),
+        (f"web latency at {w['half_peak_rps']:.0f} req/s", f"p50 {w['p50_ms']} ms, p99 {w['p99_ms']} ms", "", "",
+         "p99 <= 20 ms"),
+        (f"web latency at {w['moderate_rps']:.0f} req/s", f"p50 {w['moderate_p50_ms']} ms, "
+         f"p99 {w['moderate_p99_ms']} ms",
+         f"p50 {w['ceiling_moderate_p50_ms']} ms, p99 {w['ceiling_moderate_p99_ms']} ms (bare aiohttp)", "",
+         "p50 <= 1.5 ms"),
+        ("api drain of 100k events", f"{d['docs_per_s']} docs/s", f"{d['ceiling_docs_per_s']} docs/s (raw insert)",
+         f"{d['ratio']:.0%}", ">= 70%"),
+        (f"purchase to stored (= readable) at {e['rate']:.0f}/s, api histogram",
+         f"p50 <= {e['stored_p50_ms']} ms, p99 <= {e['stored_p99_ms']} ms", "", "", "p99 <= 250 ms"),
+        (f"purchase to visible in history reads at {e['rate']:.0f}/s, load.py --verify",
+         f"p50 {e['visible_p50_ms']} ms, p99 {e['visible_p99_ms']} ms; missing {e['missing']}, "
+         f"duplicated {e['duplicated']}", "", "", "p99 <= 250 ms"),
+        (f"history read, {h['stored'] // 1000}k stored ({h['per_user']} per user), api GET /api/purchases/{{userId}}",
+         f"p50 {h['api_p50_ms']} ms, p99 {h['api_p99_ms']} ms",
+         f"p50 {h['ceiling_p50_ms']} ms, p99 {h['ceiling_p99_ms']} ms (raw find)", "", "p99 <= 20 ms"),
+        ("the same raw find without the GIN index", f"p50 {h['no_gin_p50_ms']} ms, p99 {h['no_gin_p99_ms']} ms",
+         "", "", ""),
+        ("resident memory under load", f"web {r['web']} MiB, api {r['api']} MiB", "", "",
+         "web <= 60, api <= 80 MiB"),
+    ]
+    lines = ["| measure | figure | ceiling, same run | ratio | target |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {' | '.join(row)} |" for row in rows]
+    m = results["machine"]
+    lines.append(f"\n{m['cores']} cores, {m['cpu']}, Python {m['python']}; Kafka {m['kafka']}, {m['database']}.")
+    return "\n".join(lines)
