@@ -23,6 +23,11 @@ HELM_VERSION = "v3.19.0"
 TILT_VERSION = "v0.33.21"
 KEDA_SCHEMA_DIR = ROOT / "tests" / "deploy" / "keda"
 
+TILT_WEB_UI = ("<!doctype html><title>Tilt</title><p>This tilt was built from its Go module source, without its web "
+               "UI. Follow the run in the terminal (<code>tilt up --stream</code>) or with <code>tilt get</code>.")
+# Where tilt finds its placeholder UI (see tilt_binary): the prod web mode serves the embedded one.
+TILT_ENV = {"TILT_WEB_MODE": "prod"}
+
 INSTALL_HINTS_NODE = "Node.js 18+ with npm (Debian: apt-get install nodejs npm)"
 
 
@@ -53,9 +58,12 @@ def tilt_binary() -> Path | None:
     """tilt, or None when it cannot be built here (the Tiltfile tests then fail and say why).
 
     `go install` refuses tilt because its go.mod has replace directives, so we build inside a copy of its
-    module source, where they apply. Its web assets are not needed to evaluate a Tiltfile.
+    module source, where they apply. Its web UI is a JavaScript build that the module source does not carry;
+    a dev build without it refuses to start `tilt up` or `tilt ci` (it looks for the UI's sources). So a
+    one-page placeholder is embedded as the UI (TILT_WEB_UI), and tilt_env() runs tilt in its prod web mode:
+    the terminal, `tilt get` and the API work as in a release; the browser page only says where to look.
     """
-    binary = CACHE / f"tilt-{TILT_VERSION}" / "tilt"
+    binary = CACHE / f"tilt-{TILT_VERSION}-placeholder-ui" / "tilt"
     failed = binary.with_name("build-failed")
     if binary.exists():
         return binary
@@ -70,6 +78,7 @@ def tilt_binary() -> Path | None:
             raise StackError(f"tilt {TILT_VERSION} is not on the Go module proxy: {listing.stdout}{listing.stderr}")
         source = binary.parent / "src"
         writable_copy(Path(json.loads(listing.stdout)["Dir"]), source)
+        (source / "pkg" / "assets" / "build" / "index.html").write_text(TILT_WEB_UI)
         run([go, "build", "-o", str(binary), "./cmd/tilt"], f"building tilt {TILT_VERSION} (several minutes, once)",
             cwd=source, env={**os.environ, "GOFLAGS": "-mod=mod"})
         remove_tree(source)

@@ -13,6 +13,7 @@ from scripts.controlplane.node import runtime_versions
 from scripts.stack.ferretdb import FERRETDB_VERSION, FerretDB
 from scripts.stack.kafka import KAFKA_VERSION, KafkaServer
 from scripts.stack.process import free_port
+from scripts.tools import TILT_VERSION
 
 from .support import System, sanitize
 
@@ -23,6 +24,7 @@ REAL = {
     "chart": "the real helm binary",
     "manifests": "the real tilt binary",
     "images": "web and api images built with podman",
+    "tilt": f"tilt {TILT_VERSION} (tilt ci, tilt up, through podman's Docker API) on the real node",
     "kube_cluster": f"Kubernetes {controlplane.KUBERNETES_VERSION} control plane (etcd {controlplane.ETCD_VERSION}) "
                     f"with KEDA {controlplane.KEDA_VERSION}, and a real node: the kubelet and kube-proxy "
                     f"{controlplane.KUBERNETES_VERSION}, {runtime_versions()}, CoreDNS {controlplane.COREDNS_VERSION}, "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from scripts import images
 from scripts.stack.process import Server, StackError
-from scripts.tools import helm_binary, require_tilt
+from scripts.tools import TILT_ENV, helm_binary, require_tilt
 
 from . import build
 
@@ -55,8 +55,9 @@ def tilt_command(*args: str) -> list[str]:
 
 
 def tilt_env(kubeconfig: Path, docker: DockerAPI, home: Path) -> dict[str, str]:
-    """Tilt's environment: the cluster, the Docker API (without BuildKit, which podman's API lacks), helm and
-    kubectl on PATH, and a HOME of its own (Tilt keeps its state and settings there)."""
+    """Tilt's environment: the cluster, the Docker API (without BuildKit, which podman's API lacks), the images'
+    base (the Debian stand-in where Docker Hub is unreachable), helm and kubectl on PATH, and a HOME of its own
+    (Tilt keeps its state and settings there)."""
     path = os.pathsep.join([str(helm_binary().parent), str(build.BIN), os.environ.get("PATH", "")])
-    return {**os.environ, "KUBECONFIG": str(kubeconfig), "DOCKER_HOST": docker.docker_host, "DOCKER_BUILDKIT": "0",
-            "PATH": path, "HOME": str(home)}
+    return {**os.environ, **TILT_ENV, "KUBECONFIG": str(kubeconfig), "DOCKER_HOST": docker.docker_host,
+            "DOCKER_BUILDKIT": "0", "PYTHON_IMAGE": images.base_image().image, "PATH": path, "HOME": str(home)}
