@@ -3,7 +3,7 @@
     python -m scripts.controlplane.demo [--purchases 20000] [--png autoscale.png] [--dir DIR]
 
 Starts the local stack and the control plane with KEDA, installs the chart (KEDA polling every 2 s and a
-10-second scale-down window, so the loop takes minutes, not ten), fires a burst through web with
+30-second scale-down window, so the loop takes minutes, not ten), fires a burst through web with
 scripts/load.py and stalls the database for --stall seconds during it (one api here stores faster than web
 accepts, so without a stall the lag stays small and KEDA rightly keeps one replica: try --stall 0), prints one
 line a second (lag, replicas desired and ready, consumers), and draws them into a PNG.

@@ -2,7 +2,7 @@
 on the real control plane, its pods containers of our images on the real node (scripts/controlplane).
 
 Test values (scripts/controlplane/autoscale.py FAST_LOOP): KEDA polls every 2 s and the HPA scales down after
-10 s of low lag, by any number of pods. The control plane's HPA controller syncs every 5 s (Kubernetes: 15 s).
+30 s of low lag, by any number of pods. The control plane's HPA controller syncs every 5 s (Kubernetes: 15 s).
 """
 
 from __future__ import annotations
