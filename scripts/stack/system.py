@@ -89,15 +89,17 @@ class System:
         create_topics(self.bootstrap, self.names.topic, self.names.dead_letter_topic,
                       replication_factor=getattr(self.kafka, "replication_factor", 1))
 
-    def _service(self, name: str, folder: Path, port: int, wait_ready: bool) -> PythonService:
-        service = PythonService(name, folder, port, self.env)
+    def _service(self, name: str, folder: Path, port: int, wait_ready: bool,
+                 env: Mapping[str, str] | None = None) -> PythonService:
+        service = PythonService(name, folder, port, {**self.env, **(env or {})})
         self._start(service)
         if wait_ready:
             wait_http(f"{service.url}/readyz", 30, service)
         return service
 
-    def start_api(self, wait_ready: bool = True) -> PythonService:
-        self.api = self._service("api", self.workdir, self.api_port, wait_ready)
+    def start_api(self, wait_ready: bool = True, env: Mapping[str, str] | None = None) -> PythonService:
+        """`env`: settings for this api alone, over the system's."""
+        self.api = self._service("api", self.workdir, self.api_port, wait_ready, env)
         return self.api
 
     def start_another_api(self) -> PythonService:

@@ -8,8 +8,7 @@ import time
 import requests
 
 from scripts.stack.kafka import create_topics
-from scripts.stack.process import ROOT, http_ready
-from scripts.stack.service import PythonService
+from scripts.stack.process import ROOT
 
 from ..support import wait_until
 
@@ -43,9 +42,7 @@ def test_verify_fails_when_accepted_purchases_never_become_visible(system):
     # api serves history reads from the same database, but consumes another (empty) topic: nothing is stored.
     other = f"{system.topic}-other"
     create_topics(system.kafka.bootstrap, other, f"{other}.dlq")
-    system.api = PythonService("api", system.workdir, system.api_port, {**system.env, "KAFKA_TOPIC": other})
-    system.api.start()
-    wait_until(lambda: http_ready(f"{system.api_url}/readyz"), 30, "api /readyz")
+    system.start_api(env={"KAFKA_TOPIC": other})
     system.start_web()
     code, result = finish(load(system, "--burst", "20", "--users", "4", "--verify", "--verify-timeout", "2"))
     assert code == 1
