@@ -18,10 +18,12 @@ import time
 from pathlib import Path
 
 from scripts.stack.process import ROOT, StackError, say
+from scripts.tools import require_tilt
 
 from . import build
 from .local import LocalCluster
 from .release import NAMESPACE
+from .tilt import tilt_env
 
 DEFAULT_DIR = Path(os.environ.get("CLUSTER_DIR") or ROOT / ".cluster")
 
@@ -66,9 +68,12 @@ def usage(cluster: LocalCluster, values: Path | None) -> str:
             "-d '{\"username\":\"elad\",\"userId\":\"555\",\"price\":12.00}'",
             f"  python scripts/load.py --url {web} --burst 20000 --lag --bootstrap {cluster.kafka.bootstrap}",
         ]
+    tilt = tilt_env(kubeconfig, cluster.docker_api, Path.home())
+    settings = " ".join(f"{name}={tilt[name]}" for name in ("DOCKER_HOST", "DOCKER_BUILDKIT", "PYTHON_IMAGE",
+                                                            "TILT_WEB_MODE"))
     lines += ["", "  Tilt, against this cluster and its Kafka and FerretDB (from the repository's root):",
-              f"  DOCKER_HOST={cluster.docker_api.docker_host} DOCKER_BUILDKIT=0 KUBECONFIG={kubeconfig} \\",
-              f"    tilt up -- --kafka {cluster.kafka.bootstrap} --mongodb-uri {cluster.ferretdb.uri}"]
+              f"  {settings} KUBECONFIG={kubeconfig} \\",
+              f"    {require_tilt()} up -- --kafka {cluster.kafka.bootstrap} --mongodb-uri {cluster.ferretdb.uri}"]
     lines += ["", f"  kubectl logs -n {NAMESPACE} deploy/{release.object_name('api')}",
               f"  kubectl port-forward -n {NAMESPACE} svc/{release.object_name('web')} 8080:8080",
               "", "  Ctrl-C stops everything.", ""]

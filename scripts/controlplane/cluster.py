@@ -92,8 +92,8 @@ class ControlPlane:
         self.workdir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.kwok_workdir, ignore_errors=True)
         started = time.monotonic()
-        say(f"starting the control plane (Kubernetes {build.KUBERNETES_VERSION}, etcd {build.ETCD_VERSION}, "
-            f"kwok {build.KWOK_VERSION}) in {self.workdir}")
+        say(f"starting the control plane (Kubernetes {build.KUBERNETES_VERSION}, etcd {build.ETCD_VERSION}; "
+            f"kwokctl {build.KWOK_VERSION} launches them) in {self.workdir}")
         self.started_kwokctl = True
         self._kwokctl("create", "cluster", "--config", str(self._config()), "--kubeconfig", str(self.kubeconfig),
                       "--wait", "120s")

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = result.summary()
         stall = f", the database stalled {args.stall:.0f} s" if args.stall else ""
         plot(result, args.png, f"{args.purchases:,} purchases{stall}: KEDA {build.KEDA_VERSION} scales the api "
-                               f"on Kafka lag (Kubernetes {build.KUBERNETES_VERSION})")
+                               f"on Kafka lag (Kubernetes {build.KUBERNETES_VERSION}, a real node)")
         print("\n" + "\n".join(f"  {key:20} {value}" for key, value in summary.items()))
         print(f"\n  picture: {args.png.resolve()}", flush=True)
         verified = summary["stored_missing"] == 0 and summary["stored_duplicated"] == 0

@@ -131,15 +131,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     def command(self) -> list[str]:
         return [_require("containerd"), "--config", str(self.data_dir / "config.toml")]
 
-    def wait_open(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.socket.exists():
-            if self.process.poll() is not None:
-                raise StackError(f"containerd exited with {self.process.returncode}; see {self.log_path}")
-            if time.monotonic() > deadline:
-                self.kill()
-                raise StackError(f"containerd did not open {self.socket} in {timeout:.0f}s; see {self.log_path}")
-            time.sleep(0.1)
+    @property
+    def endpoint(self) -> str:
+        return str(self.socket)
+
+    def listening(self) -> bool:
+        return self.socket.exists()
 
     def ctr(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
         result = subprocess.run([_require("ctr"), "--address", str(self.socket), "--namespace", "k8s.io", *args],

@@ -10,11 +10,10 @@ Kafka and FerretDB (the Tiltfile's --kafka and --mongodb-uri).
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from scripts import images
-from scripts.stack.process import Server, StackError
+from scripts.stack.process import Server
 from scripts.tools import TILT_ENV, helm_binary, require_tilt
 
 from . import build
@@ -37,13 +36,12 @@ class DockerAPI(Server):
         self.socket.unlink(missing_ok=True)
         super().spawn()
 
-    def wait_open(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.socket.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                raise StackError(f"podman system service did not open {self.socket}; see {self.log_path}")
-            time.sleep(0.1)
+    @property
+    def endpoint(self) -> str:
+        return str(self.socket)
+
+    def listening(self) -> bool:
+        return self.socket.exists()
 
     @property
     def docker_host(self) -> str:

@@ -178,15 +178,24 @@ class Server:
                                             **{"env": self.env, "cwd": ROOT, **self.popen_options()})
         log.close()
 
+    @property
+    def endpoint(self) -> str:
+        """Where it listens, for messages."""
+        return f"{self.host}:{self.port}"
+
+    def listening(self) -> bool:
+        """Does it take connections yet: its port is open (a server on a unix socket says otherwise)."""
+        return port_open(self.port, self.host)
+
     def wait_open(self, timeout: float) -> None:
-        """Until the process listens on its port; StackError (and the process killed) if it exits or times out."""
+        """Until the process listens; StackError (and the process killed) if it exits or times out."""
         deadline = time.monotonic() + timeout
-        while not port_open(self.port, self.host):
+        while not self.listening():
             if self.process.poll() is not None:
                 raise StackError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
             if time.monotonic() > deadline:
                 self.kill()
-                raise StackError(f"{self.name} did not open port {self.port} in {timeout:.0f}s; see {self.log_path}")
+                raise StackError(f"{self.name} did not open {self.endpoint} in {timeout:.0f}s; see {self.log_path}")
             time.sleep(0.1)
 
     def stop(self, timeout: float = 20.0) -> None:
