@@ -17,6 +17,7 @@ from pathlib import Path
 from scripts.stack.ferretdb import FerretDB
 from scripts.stack.kafka import KafkaServer
 from scripts.stack.process import ROOT, StackError, say
+from scripts.stack.service import Names
 from scripts.stack.system import System
 
 DATA = Path(os.environ.get("DEV_DIR") or ROOT / ".dev")
@@ -29,12 +30,13 @@ POSTGRES_PORT = int(os.environ.get("POSTGRES_PORT", "0")) or None  # FerretDB's 
 
 
 def local_system() -> System:
-    """Our Kafka and FerretDB in DATA, or the servers KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI name."""
+    """Our Kafka and FerretDB in DATA, or the servers KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI name; the topic, group
+    and database the services' own variables name."""
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or KafkaServer(
         DATA / "kafka", port=KAFKA_PORT, controller_port=KAFKA_CONTROLLER_PORT)
     mongodb = os.environ.get("MONGODB_URI") or FerretDB(DATA / "ferretdb", port=FERRETDB_PORT,
                                                         postgres_port=POSTGRES_PORT)
-    return System(DATA, kafka, mongodb, api_port=API_PORT, web_port=WEB_PORT)
+    return System(DATA, kafka, mongodb, Names.from_env(os.environ), api_port=API_PORT, web_port=WEB_PORT)
 
 
 def main() -> int:
@@ -87,7 +89,6 @@ def main() -> int:
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        say(f"stopping {', '.join(server.name for server in reversed(system.started))}")
         system.stop()
 
 

@@ -20,20 +20,27 @@ from .process import Server
 
 @dataclass(frozen=True)
 class Names:
-    """A system's topic, consumer group and database: the production names, or a run's own."""
+    """A system's topic, dead-letter topic, consumer group and database: the production names, or a run's own."""
 
     topic: str = "purchases"
     group: str = "purchase-group"
     database: str = "purchases"
+    dlq: str = ""  # the dead-letter topic; empty: <topic>.dlq
 
     @classmethod
     def of(cls, run: str) -> Names:
         """Names of their own for a test or a benchmark run, beside others on the same servers."""
         return cls(topic=f"purchases-{run}", group=f"group-{run}", database=f"db_{run}")
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Names:
+        """The names the services' own variables give (KAFKA_TOPIC, ...), the production ones where unset."""
+        return cls(topic=env.get("KAFKA_TOPIC") or cls.topic, group=env.get("KAFKA_CONSUMER_GROUP") or cls.group,
+                   database=env.get("MONGODB_DATABASE") or cls.database, dlq=env.get("KAFKA_DLQ_TOPIC") or "")
+
     @property
     def dead_letter_topic(self) -> str:
-        return f"{self.topic}.dlq"
+        return self.dlq or f"{self.topic}.dlq"
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class Wiring:
         return {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
             "KAFKA_TOPIC": self.names.topic,
+            "KAFKA_DLQ_TOPIC": self.names.dead_letter_topic,
             "KAFKA_CONSUMER_GROUP": self.names.group,
             "MONGODB_URI": self.mongodb_uri,
             "MONGODB_DATABASE": self.names.database,

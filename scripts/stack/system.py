@@ -92,6 +92,7 @@ class System:
     def _service(self, name: str, folder: Path, port: int, wait_ready: bool,
                  env: Mapping[str, str] | None = None) -> PythonService:
         service = PythonService(name, folder, port, {**self.env, **(env or {})})
+        say(f"starting {name} on {service.url}")
         self._start(service)
         if wait_ready:
             wait_http(f"{service.url}/readyz", 30, service)
@@ -113,6 +114,10 @@ class System:
         return self.web
 
     def stop(self) -> None:
+        """What it started, last first: web, then api (so web's producer flushes and api commits), then the
+        servers."""
         for server in reversed(self.started):
+            if getattr(server, "process", None) is not None and server.process.poll() is None:
+                say(f"stopping {server.name}")
             server.stop()
         self.started.clear()
