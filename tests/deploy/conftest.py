@@ -1,9 +1,11 @@
 """Render the chart with the real helm binary.
 
 Bitnami's kafka and mongodb charts cannot be downloaded here, and `helm template` refuses a chart whose
-declared dependencies are missing from charts/. So the tests render a temporary copy of the chart with its
-`dependencies:` removed: our templates render exactly as they would beside the subcharts (kafka.enabled and
-mongodb.enabled still pick the in-cluster addresses), only the subcharts' own objects are absent.
+declared dependencies are missing from charts/. So the tests render a temporary copy of the chart whose charts/
+holds empty placeholders with the declared names and versions, the one stand-in for the subcharts that the
+local cluster's releases use too (scripts/controlplane/release.py): our templates render exactly as they would
+beside the subcharts (kafka.enabled and mongodb.enabled still pick the in-cluster addresses), only the
+subcharts' own objects are absent.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scripts.controlplane.release import chart_with_placeholders
 from scripts.stack.process import ROOT
 from scripts.tools import helm_binary
 
@@ -74,12 +77,7 @@ class Chart:
 
 @pytest.fixture(scope="session")
 def chart(tmp_path_factory) -> Chart:
-    copy = tmp_path_factory.mktemp("chart") / CHART.name
-    shutil.copytree(CHART, copy, ignore=shutil.ignore_patterns("charts", "Chart.lock"))
-    meta = yaml.safe_load((copy / "Chart.yaml").read_text())
-    assert meta.pop("dependencies"), "the chart should declare its Bitnami dependencies"
-    (copy / "Chart.yaml").write_text(yaml.safe_dump(meta))
-    return Chart(helm_binary(), copy)
+    return Chart(helm_binary(), chart_with_placeholders(tmp_path_factory.mktemp("chart")))
 
 
 def find(objects: list[dict], kind: str, name_suffix: str = "") -> dict:

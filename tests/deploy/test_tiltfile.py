@@ -1,7 +1,7 @@
 """The Tiltfile, evaluated by the real tilt (`tilt alpha tiltfile-result`), built by scripts/tools.py.
 
 The Tiltfile fetches nothing (no extension). The Bitnami subcharts cannot be downloaded here, so in a temporary
-copy the chart has its dependencies stripped (see conftest.py), plus a Kafka StatefulSet and a MongoDB
+copy the chart has placeholders for its dependencies (see conftest.py), plus a Kafka StatefulSet and a MongoDB
 Deployment named as Bitnami names them, so the resource wiring can be checked. tests/controlplane/test_tilt.py
 runs the same Tiltfile for real (`tilt ci`, live update) with servers of our own instead.
 """
@@ -51,7 +51,6 @@ def manifests(chart, tmp_path_factory) -> dict[str, dict]:
     shutil.copy(ROOT / "requirements.txt", work)
     shutil.copytree(ROOT / "services", work / "services", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(chart.path, work / "helm" / "purchase-system")
-    (work / "helm" / "purchase-system" / "charts").mkdir()
     (work / "helm" / "purchase-system" / "templates" / "zz-bitnami-standins.yaml").write_text(BITNAMI_STANDINS)
 
     env = {**os.environ, "PATH": f"{chart.helm.parent}{os.pathsep}{os.environ['PATH']}", "HOME": str(work)}
