@@ -123,14 +123,16 @@ def push(name: str, registry: str) -> str:
     return remote
 
 
-def build_all(registry: str | None = None) -> dict[str, str]:
-    """web, api and pause, built (and pushed when a registry is given); their names as the node pulls them."""
-    base = base_image()
+def build_all(base: Base) -> dict[str, str]:
+    """web, api and the pause image, built on `base`: their local names."""
     built = {service: build_service(service, base) for service in SERVICES}
     built["pause"] = build_pause(base)
-    if registry:
-        built = {key: push(name, registry) for key, name in built.items()}
     return built
+
+
+def push_all(built: dict[str, str], registry: str) -> dict[str, str]:
+    """The same, pushed to `registry`: their names there, as a node pulls them."""
+    return {key: push(name, registry) for key, name in built.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,8 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base = base_image()
         say(f"base: {base.describe()}")
-        for name in build_all(args.push).values():
-            say(f"  {name}: {size_mib(name.split('/', 1)[-1] if args.push else name):.0f} MiB")
+        built = build_all(base)
+        for name in built.values():
+            say(f"  {name}: {size_mib(name):.0f} MiB")
+        if args.push:
+            for name in push_all(built, args.push).values():
+                say(f"  pushed {name}")
     except StackError as exc:
         say(f"error: {exc}")
         return 1

@@ -1,4 +1,4 @@
-"""A small client for the control plane's API server: what the pod runner and the tests need, over HTTPS
+"""A small client for the control plane's API server: what the cluster's scripts and the tests read, over HTTPS
 with the client certificate from the kubeconfig kwokctl writes. kubectl (pinned, built beside the server)
 does everything else."""
 
@@ -44,13 +44,6 @@ class Kube:
             return None
         response.raise_for_status()
         return response.json()
-
-    def patch_status(self, namespace: str, pod: str, status: dict) -> None:
-        response = self.session.patch(f"{self.server}/api/v1/namespaces/{namespace}/pods/{pod}/status",
-                                      json={"status": status}, timeout=10,
-                                      headers={"Content-Type": "application/strategic-merge-patch+json"})
-        if response.status_code != 404:  # a pod deleted meanwhile has no status to report
-            response.raise_for_status()
 
     def pods(self, namespace: str) -> list[dict]:
         return (self.get(f"/api/v1/namespaces/{namespace}/pods") or {"items": []})["items"]

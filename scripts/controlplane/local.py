@@ -47,7 +47,7 @@ class LocalCluster:
         kube = self.control_plane.kube
         self._start(self.registry)
         self.advertise_registry()
-        self.images = images.build_all(self.registry.address)
+        self.images = images.push_all(images.build_all(images.base_image()), self.registry.address)
         self.node = Node(self.workdir / "node", kube, self.control_plane.pki / "ca.crt", self.images["pause"],
                          self.registry.address)
         self.node.start()
