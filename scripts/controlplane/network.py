@@ -69,6 +69,9 @@ class NodeNetwork:
         _run("iptables", "-w", "-I", "FORWARD", "1", "-j", CHAIN)
         for key, value in SYSCTLS.items():
             path = Path("/proc/sys") / key
+            if not path.exists():
+                raise StackError(f"{path} is missing: the kernel needs IP forwarding and bridge netfilter "
+                                 "(modprobe br_netfilter) for a node's Services")
             self.saved_sysctls[key] = path.read_text().strip()
             path.write_text(value)
         self._write_cni_config()
