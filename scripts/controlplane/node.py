@@ -20,14 +20,13 @@ Root only. Everything it makes lives under its folder, the bridge and the pods' 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import yaml
 
-from scripts.stack.process import Server, StackError, free_port, say
+from scripts.stack.process import Server, StackError, free_port, require, say
 
 from . import build
 from .kube import Kube
@@ -72,13 +71,12 @@ class Registry(Server):
         return [_require("docker-registry"), "serve", str(self.data_dir / "config.yml")]
 
 
+NODE_PACKAGES = ("Debian: apt-get install containerd runc containernetworking-plugins docker-registry podman "
+                 "mmdebstrap iptables")
+
+
 def _require(tool: str) -> str:
-    path = shutil.which(tool) or next((str(p) for p in (Path("/usr/sbin") / tool, Path("/sbin") / tool) if p.exists()),
-                                      None)
-    if path is None:
-        raise StackError(f"'{tool}' is not installed (Debian: apt-get install containerd runc "
-                         "containernetworking-plugins docker-registry podman mmdebstrap iptables)")
-    return path
+    return require(tool, NODE_PACKAGES)
 
 
 class Containerd(Server):
@@ -138,12 +136,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     def listening(self) -> bool:
         return self.socket.exists()
 
-    def ctr(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
-        result = subprocess.run([_require("ctr"), "--address", str(self.socket), "--namespace", "k8s.io", *args],
-                                capture_output=True, text=True, timeout=60)
-        if check and result.returncode != 0:
-            raise StackError(f"ctr {' '.join(args)} failed: {result.stderr}")
-        return result
+    def ctr(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([_require("ctr"), "--address", str(self.socket), "--namespace", "k8s.io", *args],
+                              capture_output=True, text=True, timeout=60)
 
     def tasks(self) -> list[str]:
         """The ids of the containers running (pods' sandboxes included)."""

@@ -43,10 +43,13 @@ def say(message: str) -> None:
         pass
 
 
-def require(tool: str) -> str:
-    path = shutil.which(tool)
+def require(tool: str, hint: str | None = None) -> str:
+    """The tool's path, on PATH or in /usr/sbin and /sbin (where Debian puts runc); StackError with `hint` (or
+    INSTALL_HINTS') when it is not installed."""
+    path = shutil.which(tool) or next((str(p) for p in (Path("/usr/sbin") / tool, Path("/sbin") / tool)
+                                       if p.exists()), None)
     if path is None:
-        raise StackError(f"'{tool}' is not installed: install {INSTALL_HINTS[tool]}")
+        raise StackError(f"'{tool}' is not installed: install {hint or INSTALL_HINTS[tool]}")
     return path
 
 
