@@ -26,6 +26,24 @@ class ServiceUnavailable(Exception):
         self.retry_after = retry_after
 
 
+class Unauthorized(Exception):
+    """No acceptable bearer token: 401 with `WWW-Authenticate: Bearer` and an RFC 6750 error."""
+
+    def __init__(self, description: str, token_presented: bool = True) -> None:
+        super().__init__(description)
+        self.description = description
+        self.token_presented = token_presented
+
+    def response(self) -> web.Response:
+        # RFC 6750, 3.1: a request with no credentials at all is told only the scheme, not an error code.
+        challenge = 'Bearer realm="purchase-system"'
+        if self.token_presented:
+            challenge += ', error="invalid_token", error_description="' + self.description.replace('"', "'") + '"'
+        response = error_response(401, "invalid_token", error_description=self.description)
+        response.headers["WWW-Authenticate"] = challenge
+        return response
+
+
 def json_response(data: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """aiohttp's json_response, encoded with orjson (bytes, UTF-8, no escaping to ASCII)."""
     return web.Response(body=orjson.dumps(data), status=status, headers=headers, content_type="application/json")
@@ -43,6 +61,8 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
     except ValidationError as exc:
         details = {"field": exc.field} if exc.field else {}
         return error_response(exc.status, exc.message, **details, **exc.details)
+    except Unauthorized as exc:
+        return exc.response()
     except ServiceUnavailable as exc:
         response = error_response(503, exc.message)
         response.headers["Retry-After"] = str(exc.retry_after)

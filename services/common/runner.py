@@ -13,17 +13,18 @@ from .server import BACKLOG, MAX_CONNECTIONS, GuardedAppRunner, allow_descriptor
 
 
 def run(app: web.Application, host: str, port: int, shutdown_timeout: float,
-        max_connections: int = MAX_CONNECTIONS) -> None:
+        max_connections: int = MAX_CONNECTIONS, max_field_size: int = 8190) -> None:
     """Serve until SIGTERM/SIGINT, then stop accepting, wait up to `shutdown_timeout` s for in-flight
     requests, and run the app's cleanup contexts (flush the producer, stop the consumer).
 
-    What web.run_app does, with the guarded server of services/common/server.py (which run_app cannot take)."""
+    What web.run_app does, with the guarded server of services/common/server.py (which run_app cannot take).
+    `max_field_size`: the longest header line aiohttp reads (its default); a longer one is answered 431 JSON."""
     guard(app)
     allow_descriptors(max_connections)
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     runner = GuardedAppRunner(app, max_connections=max_connections, handle_signals=True, access_log=None,
-                              shutdown_timeout=shutdown_timeout)
+                              shutdown_timeout=shutdown_timeout, max_field_size=max_field_size)
     housekeeping = None
     try:
         loop.run_until_complete(runner.setup())

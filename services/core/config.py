@@ -94,9 +94,48 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    """Who may buy and read: off (anyone, the original system's behaviour) or OpenID Connect bearer tokens."""
+
+    mode: str = "off"
+    issuer: str = ""
+    audience: str = ""
+    customer_claim: str = "sub"
+    client_id: str = ""  # the customer page's public client for sign-in; empty: the page cannot sign in
+    leeway_s: int = 30  # clock skew allowed on exp, nbf and iat
+    jwks_refresh_s: int = 10  # an unknown key id fetches the provider's keys at most once per this interval
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode == "oidc"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AuthConfig:
+        mode = (env.get("AUTH_MODE") or cls.mode).lower()
+        if mode not in ("off", "oidc"):
+            raise ConfigError(f"AUTH_MODE must be 'off' or 'oidc', got {mode!r}")
+        config = cls(
+            mode=mode,
+            issuer=(env.get("OIDC_ISSUER") or "").rstrip("/"),
+            audience=env.get("OIDC_AUDIENCE") or "",
+            customer_claim=env.get("OIDC_CUSTOMER_CLAIM") or cls.customer_claim,
+            client_id=env.get("OIDC_CLIENT_ID") or "",
+            leeway_s=_int(env, "OIDC_LEEWAY_S", cls.leeway_s, minimum=0),
+            jwks_refresh_s=_int(env, "OIDC_JWKS_REFRESH_S", cls.jwks_refresh_s),
+        )
+        if config.enabled:
+            if not config.issuer.startswith(("https://", "http://")):
+                raise ConfigError("AUTH_MODE=oidc needs OIDC_ISSUER, the provider's https:// issuer URL")
+            if not config.audience:
+                raise ConfigError("AUTH_MODE=oidc needs OIDC_AUDIENCE, the audience web's tokens are issued for")
+        return config
+
+
+@dataclass(frozen=True)
 class WebConfig:
     http: HttpConfig
     kafka: KafkaConfig
+    auth: AuthConfig = AuthConfig()
     api_url: str = "http://127.0.0.1:8081"
     publish_timeout_ms: int = 4000
     linger_ms: int = 2
@@ -110,6 +149,7 @@ class WebConfig:
         return cls(
             http=HttpConfig.from_env(env, default_port=8080),
             kafka=KafkaConfig.from_env(env),
+            auth=AuthConfig.from_env(env),
             api_url=(env.get("API_URL") or cls.api_url).rstrip("/"),
             publish_timeout_ms=_int(env, "PUBLISH_TIMEOUT_MS", cls.publish_timeout_ms, minimum=500),
             linger_ms=_int(env, "KAFKA_LINGER_MS", cls.linger_ms, minimum=0),

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import Counter, Histogram
 
 from services.common import openapi
-from services.common.http import USER_ID, json_errors, json_response, metrics
+from services.common.http import USER_ID, Unauthorized, json_errors, json_response, metrics
 from services.common.server import read_body
-from services.core.config import WebConfig
+from services.core.config import AuthConfig, WebConfig
 from services.core.purchase import (
     ValidationError,
     new_purchase,
@@ -23,9 +24,10 @@ from services.core.purchase import (
     validate_user_id,
 )
 
+from .auth.guard import AUTHENTICATOR, Authenticator, authenticator_ctx, check_owner, order_for, settings
 from .history import HistoryClient
 from .idempotency import IdempotentPurchases
-from .openapi import DOCUMENT
+from .openapi import document
 from .publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -46,12 +48,24 @@ PUBLISH_SECONDS = Histogram(
 )
 
 
+async def signed_in(request: web.Request):
+    """The token's customer with sign-in on (401 without a valid token); None with it off."""
+    authenticator = request.app.get(AUTHENTICATOR)
+    return None if authenticator is None else await authenticator.customer(request)
+
+
 async def buy(request: web.Request) -> web.Response:
+    try:
+        customer = await signed_in(request)
+    except Unauthorized:
+        REJECTED.labels("401").inc()
+        raise
     if request.content_type != "application/json":
         REJECTED.labels("415").inc()
         raise web.HTTPUnsupportedMediaType(reason="Content-Type must be application/json")
     try:
-        order = validate_order(parse_json(await read_body(request)))
+        body = parse_json(await read_body(request))
+        order = validate_order(body if customer is None else order_for(customer, body))
         key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
     except ValidationError:
         REJECTED.labels("400").inc()
@@ -80,7 +94,10 @@ async def buy(request: web.Request) -> web.Response:
 
 
 async def history(request: web.Request) -> web.Response:
+    customer = await signed_in(request)
     user_id = validate_user_id(request.match_info["userId"])
+    if customer is not None:
+        check_owner(customer, user_id)
     status, body, headers = await request.app[HISTORY].purchases(user_id, dict(request.query))
     return web.Response(status=status, body=body, headers=headers, content_type="application/json")
 
@@ -122,24 +139,36 @@ async def _history_ctx(app: web.Application):
 
 
 # The page's script and styles are files of its own origin: no inline code runs, nothing frames the page.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-                               "img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+# With sign-in on, the page also talks to the provider's token endpoint (connect-src).
+def security_headers(auth: AuthConfig) -> dict[str, str]:
+    connect = "'self'" + (f" {origin(auth.issuer)}" if auth.enabled else "")
+    return {
+        "Content-Security-Policy": f"default-src 'none'; script-src 'self'; style-src 'self'; connect-src {connect}; "
+                                   "img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
 
 
-async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers.update(SECURITY_HEADERS)
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def create_app(config: WebConfig) -> web.Application:
     app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY_BYTES)
     app[CONFIG] = config
     app.cleanup_ctx.extend([_publisher_ctx, _history_ctx])
-    app.on_response_prepare.append(_security_headers)
+    if config.auth.enabled:
+        app[AUTHENTICATOR] = Authenticator(config.auth)
+        app.cleanup_ctx.append(authenticator_ctx)
+    headers = security_headers(config.auth)
+
+    async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.update(headers)
+
+    app.on_response_prepare.append(add_security_headers)
     app.router.add_post("/api/buy", buy)
     app.router.add_get(f"/api/user/{USER_ID}/purchases", history)
     app.router.add_get(f"/api/getAllUserBuys/{USER_ID}", history)
@@ -148,5 +177,6 @@ def create_app(config: WebConfig) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/openapi.json", openapi.handler(DOCUMENT))
+    app.router.add_get("/auth/config", settings)
+    app.router.add_get("/openapi.json", openapi.handler(document(config.auth)))
     return app

@@ -1,6 +1,10 @@
-"""web's OpenAPI 3.1 document, served at /openapi.json."""
+"""web's OpenAPI 3.1 document, served at /openapi.json: with sign-in on, it declares the bearer scheme."""
 
-from services.common.openapi import TEXT, document, error, health_paths, history_responses
+from typing import Any
+
+from services.common import openapi
+from services.common.openapi import TEXT, error, health_paths, history_responses
+from services.core.config import AuthConfig
 from services.core.purchase import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRICE, MIN_PRICE
 
 BUY_BODY = {
@@ -52,15 +56,42 @@ HISTORY = {
     "responses": history_responses("The api service is unavailable"),
 }
 
-DOCUMENT = document(
-    "Random Item Purchase System: web",
-    "Customer-facing: buy (published to Kafka) and read a customer's history (served by the api service).",
-    {
-        "/api/buy": {"post": BUY},
-        "/api/user/{userId}/purchases": {"get": HISTORY},
-        "/api/getAllUserBuys/{userId}": {"get": {**HISTORY, "summary": "The same (the original system's path)"}},
-        "/": {"get": {"summary": "The customer page", "responses": {
-            "200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
-        **health_paths("can Kafka take a purchase now (a live metadata check of the topic)"),
-    },
-)
+AUTH_SETTINGS = {
+    "summary": "How the customer page signs in: {mode: off}, or the provider and public client for OpenID Connect",
+    "responses": {"200": {"description": "Sign-in settings",
+                          "content": {"application/json": {"schema": {"type": "object", "required": ["mode"]}}}}},
+}
+
+SIGNED_IN = {
+    "401": error("No valid bearer token (RFC 6750: see WWW-Authenticate)"),
+    "403": error("The token's customer is not the one named"),
+}
+
+
+def document(auth: AuthConfig) -> dict[str, Any]:
+    buy, history = BUY, HISTORY
+    if auth.enabled:
+        buy = {**BUY, "security": [{"bearer": []}], "responses": {**BUY["responses"], **SIGNED_IN},
+               "description": "The customer is the token's; a body userId, if any, must be theirs"}
+        history = {**HISTORY, "security": [{"bearer": []}], "responses": {**HISTORY["responses"], **SIGNED_IN}}
+    doc = openapi.document(
+        "Random Item Purchase System: web",
+        "Customer-facing: buy (published to Kafka) and read a customer's history (served by the api service).",
+        {
+            "/api/buy": {"post": buy},
+            "/api/user/{userId}/purchases": {"get": history},
+            "/api/getAllUserBuys/{userId}": {"get": {**history, "summary": "The same (the original system's path)"}},
+            "/": {"get": {"summary": "The customer page", "responses": {
+                "200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+            "/auth/config": {"get": AUTH_SETTINGS},
+            **health_paths("can Kafka take a purchase now (a live metadata check of the topic)"),
+        },
+    )
+    if auth.enabled:
+        doc["components"] = {**doc["components"], "securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": f"An access token from {auth.issuer} for the audience {auth.audience}"}}}
+    return doc
+
+
+DOCUMENT = document(AuthConfig())
