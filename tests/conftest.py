@@ -12,6 +12,7 @@ from scripts.controlplane import build as controlplane
 from scripts.controlplane.node import runtime_versions
 from scripts.stack.ferretdb import FERRETDB_VERSION, FerretDB
 from scripts.stack.kafka import KAFKA_VERSION, KafkaServer
+from scripts.stack.keycloak import KEYCLOAK_VERSION, Keycloak
 from scripts.stack.process import free_port
 from scripts.tools import TILT_VERSION
 
@@ -21,6 +22,7 @@ from .support import System, sanitize
 REAL = {
     "kafka": f"Apache Kafka {KAFKA_VERSION} (KRaft)",
     "ferretdb": f"FerretDB {FERRETDB_VERSION} on PostgreSQL",
+    "keycloak": f"Keycloak {KEYCLOAK_VERSION} (the OpenID provider, its server distribution from Maven Central)",
     "chart": "the real helm binary",
     "manifests": "the real tilt binary",
     "images": "web and api images built with podman",
@@ -50,6 +52,12 @@ def kafka(tmp_path_factory):
 def ferretdb(tmp_path_factory):
     server = FerretDB(tmp_path_factory.mktemp("ferretdb"), port=free_port())
     yield from _running(server, "ferretdb", f" {server.postgres.version}")
+
+
+@pytest.fixture(scope="session")
+def keycloak(tmp_path_factory):
+    """The OpenID provider for the sign-in tests; each module makes a realm of its own in it."""
+    yield from _running(Keycloak(tmp_path_factory.mktemp("keycloak"), port=free_port()), "keycloak")
 
 
 @pytest.fixture(scope="module")

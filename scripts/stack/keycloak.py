@@ -152,6 +152,11 @@ class Keycloak(Server):
             raise StackError(f"Keycloak {method} {path}: {response.status_code} {response.text[:300]}")
         return response
 
+    def web_settings(self, shop: ShopRealm) -> dict[str, str]:
+        """web's environment for sign-in against this realm."""
+        return {"AUTH_MODE": "oidc", "OIDC_ISSUER": self.issuer(shop.realm), "OIDC_AUDIENCE": shop.audience,
+                "OIDC_CLIENT_ID": shop.client_id}
+
     def create_shop(self, shop: ShopRealm) -> ShopRealm:
         self.admin("POST", "", json=shop.representation())
         return shop

@@ -109,8 +109,9 @@ class System:
         self.more_apis.append(api)
         return api
 
-    def start_web(self) -> PythonService:
-        self.web = self._service("web", self.workdir, self.web_port, wait_ready=True)
+    def start_web(self, env: Mapping[str, str] | None = None) -> PythonService:
+        """`env`: settings for this web alone, over the system's (sign-in, for one)."""
+        self.web = self._service("web", self.workdir, self.web_port, wait_ready=True, env=env)
         return self.web
 
     def stop(self) -> None:
