@@ -33,7 +33,7 @@ dev: fetch
 # The unit tests of pure code: no server, no build.
 UNIT_TESTS := tests/core tests/api/test_offsets.py tests/common/test_openapi_documents.py \
               tests/common/test_log_extra_keys.py tests/web/test_delivery.py tests/web/test_partitioner.py \
-              tests/scripts/test_module_copy.py
+              tests/scripts/test_module_copy.py tests/web/auth/test_tokens.py
 
 check: venv
 	$(VENV)/bin/ruff check services scripts tests bench
