@@ -4,37 +4,14 @@ It is opened as http://purchase.local:PORT/, a plain-HTTP origin other than loca
 to 127.0.0.1), which is not a secure context: the page must work there, as behind the chart's Ingress.
 """
 
-import shutil
 import time
 import uuid
 
-import pytest
 import requests
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from ..support import wait_until
-
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert CHROMIUM and CHROMEDRIVER, ("the browser tests need Debian's chromium and chromium-driver: "
-                                       "apt-get install chromium chromium-driver (.ci/run does)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--host-resolver-rules=MAP purchase.local 127.0.0.1"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def open_page(browser, system, user: str):

@@ -64,6 +64,7 @@ class Authenticator:
             "mode": "oidc",
             "issuer": self.config.issuer,
             "clientId": self.config.client_id or None,
+            "customerClaim": self.config.customer_claim,
             "authorizationEndpoint": discovery.get("authorization_endpoint"),
             "tokenEndpoint": discovery.get("token_endpoint"),
             "endSessionEndpoint": discovery.get("end_session_endpoint"),

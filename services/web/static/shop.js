@@ -1,6 +1,7 @@
 // The customer page. Every purchase carries an Idempotency-Key, kept until the server gives a definitive
 // answer: a 503 or a lost connection means "outcome unknown", and the retry with the same key can only ever
-// be that same purchase. Server text is shown with textContent only, never as HTML.
+// be that same purchase. Server text is shown with textContent only, never as HTML. With sign-in on
+// (signin.js), every request carries the customer's bearer token, and the customer is the token's.
 "use strict";
 
 const RETRIES = 10;
@@ -28,8 +29,11 @@ function say(text) {
 }
 
 async function refresh(form) {
-  const res = await fetch(`/api/user/${segment(form.userId.value)}/purchases?limit=20`);
-  const rows = res.ok ? await res.json() : [];
+  if (signIn.required() && !signIn.session()) return;
+  const res = await fetch(`/api/user/${segment(form.userId.value)}/purchases?limit=20`, { headers: signIn.headers() });
+  const answer = await res.json().catch(() => ({ error: `HTTP ${res.status}` }));
+  if (res.status === 401 || res.status === 403) say(`Refused: ${answer.error_description || answer.error}`);
+  const rows = res.ok ? answer : [];
   document.getElementById("history").replaceChildren(...rows.map((p) => {
     const tr = document.createElement("tr");
     for (const v of [new Date(p.timestamp).toLocaleString(), p.item, p.price.toFixed(2)]) {
@@ -46,7 +50,7 @@ async function attempt(purchase) {
   try {
     const res = await fetch("/api/buy", {
       method: "POST",
-      headers: { "Content-Type": "application/json", "Idempotency-Key": purchase.key },
+      headers: { "Content-Type": "application/json", "Idempotency-Key": purchase.key, ...signIn.headers() },
       body: JSON.stringify(purchase.body),
     });
     const answer = await res.json().catch(() => ({ error: `HTTP ${res.status}` }));
@@ -71,7 +75,7 @@ async function buy(form) {
     if (result.done) {
       if (pending === purchase) pending = null;
       say(result.ok ? `Bought a ${result.answer.purchase.item} (id ${result.answer.id})`
-                    : `Refused: ${result.answer.error}`);
+                    : `Refused: ${result.answer.error_description || result.answer.error}`);
       setTimeout(() => refresh(form), 300);
       return;
     }
@@ -82,12 +86,40 @@ async function buy(form) {
   say("Still not confirmed. Press Buy again to retry the same purchase: it cannot be bought twice.");
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+// The account bar: who is signed in, and the buttons to sign in or out.
+function showAccount(form) {
+  const session = signIn.session();
+  document.getElementById("account").hidden = false;
+  document.getElementById("who").textContent = session ? `Signed in as ${session.name}` : "Not signed in";
+  document.getElementById("sign-in").hidden = Boolean(session);
+  document.getElementById("sign-out").hidden = !session;
+  form.querySelector("button").disabled = !session;
+  if (session) {
+    form.userId.value = session.customer; // the token's customer; another id is refused by the server
+    form.username.value = session.name;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
   const form = document.getElementById("buy");
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     buy(form);
   });
   form.userId.addEventListener("change", () => refresh(form)); // another customer: their history
+  try {
+    await signIn.start();
+  } catch (err) {
+    say(`Sign-in failed: ${err.message}`);
+  }
+  if (signIn.required()) {
+    document.getElementById("sign-in").addEventListener("click", () =>
+      signIn.begin().catch((err) => say(`Sign-in failed: ${err.message}`)));
+    document.getElementById("sign-out").addEventListener("click", () => {
+      signIn.end();
+      showAccount(form);
+    });
+    showAccount(form);
+  }
   refresh(form);
 });
