@@ -26,8 +26,11 @@ SASL = {
     "kafkaClient": {"securityProtocol": "SASL_PLAINTEXT", "sasl": {"mechanism": "SCRAM-SHA-256"}},
     "kafka": {"listeners": {"client": {"protocol": "SASL_PLAINTEXT"}}},
 }
+SIGNIN = {"auth": {"enabled": True, "issuer": "https://id.example.com/realms/shop", "audience": "purchase-web",
+                   "clientId": "shop-web"}}
 SCENARIOS = {
     "defaults": ({}, []),
+    "signin": (SIGNIN, []),
     "external-kafka-and-mongodb": (EXTERNAL, []),
     "sasl": (SASL, []),
     "ingress": ({"ingress": {"enabled": True}}, []),
@@ -244,6 +247,41 @@ def test_network_policies_select_the_pods_they_mean(chart):
     (mongo_from,) = policies["mongodb"]["ingress"][0]["from"]
     assert selects(mongo_from["podSelector"], api)
     assert not selects(mongo_from["podSelector"], web) and not selects(mongo_from["podSelector"], topics)
+
+
+def test_api_admits_only_web_and_the_listed_metrics_namespaces_and_only_on_its_port(chart):
+    objects = chart.template({"networkPolicy": {"metricsNamespaces": ["monitoring"]}})
+    (policy,) = [o["spec"] for o in objects if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith("-api")]
+    web, api = pod_labels(objects, "-web"), pod_labels(objects, "-api")
+    (rule,) = policy["ingress"]  # one rule: an empty "from" or a second rule could let anyone in
+    assert policy["policyTypes"] == ["Ingress"]
+    assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
+    web_pods, monitoring = rule["from"]
+    assert set(web_pods) == {"podSelector"} and selects(web_pods["podSelector"], web)
+    assert not selects(web_pods["podSelector"], api)
+    assert monitoring == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+
+
+def test_signin_values_become_webs_oidc_settings_and_only_webs(chart):
+    objects = render(chart, "signin")
+    configmap = find(objects, "ConfigMap", "purchase-system")
+    web = env(find(objects, "Deployment", "-web")["spec"]["template"]["spec"]["containers"][0], configmap)
+    assert {k: web[k] for k in web if k.startswith(("AUTH_", "OIDC_"))} == {
+        "AUTH_MODE": "oidc", "OIDC_ISSUER": "https://id.example.com/realms/shop", "OIDC_AUDIENCE": "purchase-web",
+        "OIDC_CUSTOMER_CLAIM": "sub", "OIDC_CLIENT_ID": "shop-web"}
+    api = env(find(objects, "Deployment", "-api")["spec"]["template"]["spec"]["containers"][0], configmap)
+    assert not [k for k in api if k.startswith(("AUTH_", "OIDC_"))]
+    defaults = render(chart, "defaults")
+    web_off = find(defaults, "Deployment", "-web")["spec"]["template"]["spec"]["containers"][0]
+    assert not [e for e in web_off["env"] if e["name"].startswith(("AUTH_", "OIDC_"))]
+
+
+@pytest.mark.parametrize("auth", [{"enabled": True}, {"enabled": True, "issuer": "id.example.com", "audience": "w"},
+                                  {"enabled": True, "issuer": "https://id.example.com", "audience": ""},
+                                  {"enabled": False, "customerClaim": ""}, {"enabled": True, "scopes": "x"}])
+def test_signin_without_an_issuer_url_and_audience_is_refused_by_the_schema(chart, auth):
+    result = chart.lint({"auth": auth}, [])
+    assert result.returncode != 0 and "auth" in result.stdout + result.stderr
 
 
 def test_without_keda_a_cpu_hpa_scales_the_api(chart):
