@@ -4,6 +4,8 @@ purchase became visible exactly once. With --lag it samples the consumer group's
     python scripts/load.py --burst 5000 --concurrency 64 --verify
     python scripts/load.py --rate 200 --duration 10 --verify --json
     python scripts/load.py --url http://localhost:8080 --burst 20000 --lag --plot run.png   # through a port-forward
+    python scripts/load.py --burst 2000 --verify --token-command "curl -s $ISSUER/protocol/openid-connect/token \
+        -d grant_type=password -d client_id=shop-web -d username=alice -d password=... | jq -r .access_token"
 
 Bounded in count and time; stops by itself; Ctrl-C stops sending and prints what it has.
 """
@@ -15,11 +17,13 @@ import asyncio
 import json
 import os
 import signal
+import sys
 import uuid
 from typing import Any
 
 import aiohttp
 
+from .auth import BearerToken, TokenCommandError
 from .lag_sampling import sample_lag
 from .outcomes import Run
 from .reporting import plot, print_summary, progress, report
@@ -45,6 +49,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--group", default=os.environ.get("KAFKA_CONSUMER_GROUP", "purchase-group"))
     parser.add_argument("--topic", default=os.environ.get("KAFKA_TOPIC", "purchases"))
     parser.add_argument("--lag-settle", type=float, default=30.0, help="seconds to keep sampling lag after the run")
+    parser.add_argument("--token-command", metavar="CMD",
+                        help="with web's sign-in on: a shell command printing a bearer token; the run buys as its "
+                             "customer (run again a minute before the token expires)")
+    parser.add_argument("--customer-claim", default="sub", help="the token's claim naming the customer (web's "
+                                                                "OIDC_CUSTOMER_CLAIM)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument("--plot", metavar="FILE.png", help="latency and lag over time (needs matplotlib)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -70,11 +79,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, interrupt)
     run_id = uuid.uuid4().hex[:8]
-    sender = Sender(args.url, [f"load-{run_id}-{n}" for n in range(args.users)], args.seed)
+    token = BearerToken(args.token_command, args.customer_claim) if args.token_command else None
+    # Signed in, every purchase is the token's customer's; else a pool of users of this run's own.
+    users = [token.customer] if token else [f"load-{run_id}-{n}" for n in range(args.users)]
+    sender = Sender(args.url, users, args.seed)
     count = args.burst if args.burst is not None else int(args.rate * args.duration)
     connector = aiohttp.TCPConnector(limit=args.concurrency + 16)
-    async with aiohttp.ClientSession(connector=connector,
+    async with aiohttp.ClientSession(connector=connector, headers={"Authorization": token.header} if token else None,
                                      timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)) as session:
+        renewal = asyncio.create_task(token.keep_fresh(session)) if token else None
         helpers = []
         if args.verify:
             helpers.append(asyncio.create_task(verify(session, sender.url, run, sent, args.verify_timeout)))
@@ -94,6 +107,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             if not waiting.done():
                 waiting.cancel()
             stopped.cancel()
+        if renewal:
+            renewal.cancel()
     result = report(run, args.verify)
     if args.plot:
         plot(run, args.plot)
@@ -102,7 +117,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    result = asyncio.run(main_async(args))
+    try:
+        result = asyncio.run(main_async(args))
+    except TokenCommandError as exc:
+        print(f"load.py: {exc}", file=sys.stderr)
+        return 2
     print_summary(result)
     if args.json:
         print(json.dumps(result))
