@@ -37,6 +37,11 @@ def table(results: dict) -> str:
          f"p50 {h['ceiling_p50_ms']} ms, p99 {h['ceiling_p99_ms']} ms (raw find)", "", "p99 <= 20 ms"),
         ("the same raw find without the GIN index", f"p50 {h['no_gin_p50_ms']} ms, p99 {h['no_gin_p99_ms']} ms",
          "", "", ""),
+        ("web POST /api/buy with sign-in on (one customer's Keycloak token; verified once, then cached)",
+         f"{results['auth']['rps_on']:.0f} req/s; off: {results['auth']['rps_off']:.0f} req/s",
+         f"{results['auth']['ceiling_rps']:.0f} req/s (bare aiohttp)",
+         f"on/off {results['auth']['ratio']:.0%}", "on >= 85% of off"),
+        ("one token verified with no cache (RS256, PyJWT)", f"{results['auth']['uncached_verify_us']} µs", "", "", ""),
         ("resident memory under load", f"web {r['web']} MiB, api {r['api']} MiB", "", "",
          "web <= 60, api <= 80 MiB"),
     ]

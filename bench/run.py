@@ -13,8 +13,9 @@ Starts its own Kafka and FerretDB on free loopback ports (so `make dev` may keep
 4. rss    resident memory of web and api under that load.
 5. history  reads of one user's history (10 purchases each) with 100,000 stored, through the api, beside a raw pymongo
           find on the same server, and that find without the local stack's GIN index (scripts/stack/postgres.py).
+6. auth     web's peak with sign-in on (Keycloak's tokens) beside sign-in off and the bare handler (bench/auth.py).
 
-One module a phase (web.py, drain.py, e2e.py, history.py), measuring with measure.py, reported by report.py.
+One module a phase (web.py, drain.py, e2e.py, history.py, auth.py), measuring with measure.py, reported by report.py.
 Prints a markdown table and writes bench/results/latest.json. Figures, not a pass/fail test: the machine
 is shared and noisy; compare each figure with its ceiling from the same run.
 """
@@ -34,6 +35,7 @@ from scripts.stack.kafka import KafkaServer
 from scripts.stack.process import ROOT, free_port
 from scripts.stack.system import System
 
+from .auth import bench_auth
 from .drain import bench_drain
 from .e2e import bench_e2e
 from .history import bench_history
@@ -52,7 +54,7 @@ def main() -> int:
     parser.add_argument("--stored", type=int, default=100_000, help="purchases stored for the history-read phase")
     parser.add_argument("--per-user", type=int, default=10, help="of those, purchases per user (PostgreSQL orders a "
                         "user's whole history for each read: the cost grows with it, not with the collection)")
-    parser.add_argument("--only", choices=["web", "drain", "e2e", "history"],
+    parser.add_argument("--only", choices=["web", "drain", "e2e", "history", "auth"],
                         help="one phase (prints JSON, keeps latest.json)")
     args = parser.parse_args()
     os.chdir(ROOT)
@@ -61,6 +63,7 @@ def main() -> int:
         "drain": lambda system: {"drain": bench_drain(system, args.events)},
         "e2e": lambda system: dict(zip(("e2e", "rss_mib"), bench_e2e(system, args.rate, args.seconds), strict=True)),
         "history": lambda system: {"history": bench_history(system, args.stored, args.per_user)},
+        "auth": lambda system: {"auth": bench_auth(system, args.seconds)},
     }
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:

@@ -12,7 +12,9 @@ The distribution is unpacked and `kc.sh build` run once into the cache, so each 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
+import sys
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from pathlib import Path
 import requests
 
 from .process import CACHE, Server, StackError, http_ready, remove_tree, require, run
+from .token import access_token
 
 KEYCLOAK_VERSION = "26.7.3"
 ADMIN = ("admin", "admin-password")  # the bootstrap admin of a throwaway, loopback-only server
@@ -182,9 +185,9 @@ class Keycloak(Server):
 
     def password_token(self, shop: ShopRealm, username: str, password: str) -> str:
         """An access token for a customer, by the password grant (tests and load runs; the page uses the code flow)."""
-        response = requests.post(f"{self.issuer(shop.realm)}/protocol/openid-connect/token", timeout=10, data={
-            "grant_type": "password", "client_id": shop.client_id, "username": username, "password": password,
-            "scope": "openid"})
-        if response.status_code != 200:
-            raise StackError(f"Keycloak refused a token for {username}: {response.status_code} {response.text}")
-        return response.json()["access_token"]
+        return access_token(self.issuer(shop.realm), shop.client_id, username, password)
+
+    def token_command(self, shop: ShopRealm, username: str, password: str) -> str:
+        """A shell command printing such a token (load.py --token-command)."""
+        return shlex.join([sys.executable, "-m", "scripts.stack.token", self.issuer(shop.realm), shop.client_id,
+                           username, password])

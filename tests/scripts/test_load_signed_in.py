@@ -1,21 +1,11 @@
 """scripts/load.py --token-command against web with sign-in on and the real provider (Keycloak)."""
 
-import shlex
-import sys
-
 from ..web.auth.conftest import signed_in  # noqa: F401  (the fixture)
 from .test_load import finish, load
 
 
-def token_command(signed_in, username: str, password: str) -> str:  # noqa: F811  (the fixture's value)
-    script = ("import requests, sys; print(requests.post(sys.argv[1], timeout=10, data={'grant_type': 'password', "
-              "'client_id': sys.argv[2], 'username': sys.argv[3], 'password': sys.argv[4]}).json()['access_token'])")
-    url = f"{signed_in.issuer}/protocol/openid-connect/token"
-    return shlex.join([sys.executable, "-c", script, url, signed_in.shop.client_id, username, password])
-
-
 def test_a_burst_with_a_token_command_buys_as_the_tokens_customer_and_verifies(signed_in):  # noqa: F811
-    command = token_command(signed_in, "alice", "alice-password")
+    command = signed_in.provider.token_command(signed_in.shop, "alice", "alice-password")
     code, result = finish(load(signed_in.system, "--burst", "300", "--concurrency", "20", "--verify",
                                "--token-command", command))
     assert code == 0, result
