@@ -64,10 +64,14 @@ clean:
 	rm -rf $(VENV) .dev .cluster .pytest_cache
 
 # A burst of purchases (the Tiltfile's load-burst button): scripts/load.py in the project's venv, whatever python3 is.
+# TOKEN_COMMAND: with web's sign-in on, a command printing a bearer token (load.py --token-command).
 URL   ?= http://localhost:8080
 BURST ?= 20000
+TOKEN_COMMAND ?=
+export TOKEN_COMMAND
 load-burst: venv
-	$(PY) scripts/load.py --url $(URL) --burst $(BURST) --concurrency 64 --users 500
+	$(PY) scripts/load.py --url $(URL) --burst $(BURST) --concurrency 64 --users 500 \
+	  $(if $(TOKEN_COMMAND),--token-command "$$TOKEN_COMMAND")
 
 # Consumer-group lag of `make dev`'s Kafka, per partition, every second.
 lag: venv

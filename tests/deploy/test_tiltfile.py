@@ -93,28 +93,50 @@ def test_services_start_after_kafka_mongodb_and_the_topics(manifests):
 
 def test_the_load_burst_is_a_manual_button_against_the_forwarded_web_port(manifests):
     burst = manifests["load-burst"]
-    command = burst["DeployTarget"]["UpdateCmdSpec"]["args"][-1]
-    assert command.startswith("make load-burst") and "URL=http://localhost:8080" in command
+    command = burst["DeployTarget"]["UpdateCmdSpec"]["args"]
+    assert command[:2] == ["make", "load-burst"] and "URL=http://localhost:8080" in command
+    assert "TOKEN_COMMAND=" in command  # sign-in off: no token
     assert burst["TriggerMode"] != manifests["web"]["TriggerMode"]  # manual, not on file change
     assert burst["ResourceDependencies"] == ["web"]
 
 
-def test_with_servers_of_our_own_no_bitnami_workload_is_deployed_and_nothing_is_downloaded(tmp_path):
-    """`tilt up -- --kafka ... --mongodb-uri ...`: the real chart (its declared dependencies not downloaded) is
-    rendered with placeholders for them, and pointed at the given servers through values and a Secret."""
+def evaluate_with_servers_of_our_own(tmp_path, *args: str) -> dict[str, dict]:
     for name in ("Tiltfile", "requirements.txt"):
         shutil.copy(ROOT / name, tmp_path)
     shutil.copytree(ROOT / "services", tmp_path / "services", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "helm", tmp_path / "helm", ignore=shutil.ignore_patterns("charts", "Chart.lock"))
     env = {**os.environ, "PATH": f"{helm_binary().parent}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path)}
     result = subprocess.run([str(tilt_binary()), "alpha", "tiltfile-result", "-f", "Tiltfile", "--",
-                             "--kafka", "10.244.0.1:9092", "--mongodb-uri", "mongodb://10.244.0.1:27017/"],
+                             "--kafka", "10.244.0.1:9092", "--mongodb-uri", "mongodb://10.244.0.1:27017/", *args],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    manifests = {m["Name"]: m for m in json.loads(result.stdout)["Manifests"]}
+    return {m["Name"]: m for m in json.loads(result.stdout)["Manifests"]}
+
+
+def deployed_yaml(manifests: dict[str, dict]) -> str:
+    return "\n".join(m["DeployTarget"].get("yaml", "") for m in manifests.values() if m.get("DeployTarget"))
+
+
+def test_with_servers_of_our_own_no_bitnami_workload_is_deployed_and_nothing_is_downloaded(tmp_path):
+    """`tilt up -- --kafka ... --mongodb-uri ...`: the real chart (its declared dependencies not downloaded) is
+    rendered with placeholders for them, and pointed at the given servers through values and a Secret."""
+    manifests = evaluate_with_servers_of_our_own(tmp_path)
     assert {"web", "api", "topics", "load-burst"} <= set(manifests) and not {"kafka", "mongodb"} & set(manifests)
     assert not manifests["topics"].get("ResourceDependencies")
-    deployed = "\n".join(m["DeployTarget"].get("yaml", "") for m in manifests.values() if m.get("DeployTarget"))
+    deployed = deployed_yaml(manifests)
     assert "KAFKA_BOOTSTRAP_SERVERS: 10.244.0.1:9092" in deployed
     assert "name: purchase-mongodb" in deployed and "kind: Secret" in deployed
+    assert "OIDC_ISSUER" not in deployed
     assert not (tmp_path / "helm" / "purchase-system" / "charts").exists(), "the user's chart is left as it was"
+
+
+def test_sign_in_options_turn_on_webs_sign_in_and_give_the_burst_button_a_token_command(tmp_path):
+    command = "python -m scripts.stack.token http://10.244.0.1:8180/realms/shop shop-web alice 'pass word'"
+    manifests = evaluate_with_servers_of_our_own(
+        tmp_path, "--auth-issuer", "http://10.244.0.1:8180/realms/shop", "--auth-audience", "purchase-web",
+        "--auth-client-id", "shop-web", "--token-command", command)
+    web = next(doc for doc in manifests["web"]["DeployTarget"]["yaml"].split("\n---\n") if "kind: Deployment" in doc)
+    for setting in ("name: AUTH_MODE\n", "value: oidc", "value: http://10.244.0.1:8180/realms/shop",
+                    "value: purchase-web", "value: shop-web"):
+        assert setting in web, setting
+    assert f"TOKEN_COMMAND={command}" in manifests["load-burst"]["DeployTarget"]["UpdateCmdSpec"]["args"]
