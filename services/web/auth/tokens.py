@@ -83,6 +83,21 @@ def signing_keys(jwks: object) -> dict[str, jwt.PyJWK]:
     return keys
 
 
+# PyJWT's verdicts, in words a client may see (the first that matches; subclasses before their bases).
+REFUSALS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.InvalidAlgorithmError, "the token's algorithm is not its key's"),
+    (jwt.InvalidSignatureError, "signature verification failed"),
+    (jwt.ExpiredSignatureError, "the token has expired"),
+    (jwt.ImmatureSignatureError, "the token is not valid yet"),
+    (jwt.InvalidIssuerError, "the token was issued by another issuer"),
+    (jwt.InvalidAudienceError, "the token is not meant for this service (audience)"),
+)
+
+
+def refusal(error: jwt.PyJWTError) -> str:
+    return next((words for kind, words in REFUSALS if isinstance(error, kind)), "the token could not be decoded")
+
+
 class Verifier:
     def __init__(self, config: AuthConfig) -> None:
         self._config = config
@@ -99,22 +114,10 @@ class Verifier:
                 issuer=self._config.issuer, leeway=self._config.leeway_s,
                 options={"require": ["exp", "iss", "aud"], "verify_signature": True},
             )
-        except jwt.InvalidAlgorithmError:
-            raise TokenRefused("the token's algorithm is not its key's") from None
-        except jwt.InvalidSignatureError:
-            raise TokenRefused("signature verification failed") from None
-        except jwt.ExpiredSignatureError:
-            raise TokenRefused("the token has expired") from None
-        except jwt.ImmatureSignatureError:
-            raise TokenRefused("the token is not valid yet") from None
-        except jwt.InvalidIssuerError:
-            raise TokenRefused("the token was issued by another issuer") from None
-        except jwt.InvalidAudienceError:
-            raise TokenRefused("the token is not meant for this service (audience)") from None
         except jwt.MissingRequiredClaimError as exc:
             raise TokenRefused(f"the token has no '{exc.claim}' claim") from None
-        except jwt.PyJWTError:
-            raise TokenRefused("the token could not be decoded") from None
+        except jwt.PyJWTError as exc:
+            raise TokenRefused(refusal(exc)) from None
         try:
             customer = validate_user_id(claims.get(self._config.customer_claim))
         except ValidationError:
