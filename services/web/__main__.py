@@ -5,7 +5,7 @@ from services.common.runner import run
 from services.core.config import WebConfig
 
 from .app import create_app
-from .auth.tokens import MAX_TOKEN_CHARS
+from .auth.rules import MAX_TOKEN_CHARS
 
 # Header lines up to 32 KiB are read, so an over-long bearer token is answered 401 by sign-in, not 431 by aiohttp.
 MAX_HEADER_LINE = 4 * MAX_TOKEN_CHARS

@@ -24,7 +24,7 @@ from services.core.purchase import (
     validate_user_id,
 )
 
-from .auth.guard import AUTHENTICATOR, Authenticator, authenticator_ctx, check_owner, order_for, settings
+from .auth.rules import check_owner, order_for
 from .history import HistoryClient
 from .idempotency import IdempotentPurchases
 from .openapi import document
@@ -39,6 +39,8 @@ CONFIG = web.AppKey("config", WebConfig)
 PUBLISHER = web.AppKey("publisher", Publisher)
 HISTORY = web.AppKey("history", HistoryClient)
 KEYED = web.AppKey("keyed", IdempotentPurchases)
+# With AUTH_MODE=oidc: an auth.guard.Authenticator (imported only then: PyJWT and OpenSSL cost ~9 MiB).
+AUTHENTICATOR = web.AppKey("authenticator", object)
 
 ACCEPTED = Counter("purchases_accepted_total", "Purchases acknowledged by Kafka and answered 202")
 REJECTED = Counter("purchases_rejected_total", "Buy requests refused", ["status"])
@@ -102,6 +104,12 @@ async def history(request: web.Request) -> web.Response:
     return web.Response(status=status, body=body, headers=headers, content_type="application/json")
 
 
+async def auth_settings(request: web.Request) -> web.Response:
+    """How the page signs in, or that it need not."""
+    authenticator = request.app.get(AUTHENTICATOR)
+    return json_response({"mode": "off"} if authenticator is None else await authenticator.page_settings())
+
+
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
 
@@ -161,8 +169,10 @@ def create_app(config: WebConfig) -> web.Application:
     app[CONFIG] = config
     app.cleanup_ctx.extend([_publisher_ctx, _history_ctx])
     if config.auth.enabled:
-        app[AUTHENTICATOR] = Authenticator(config.auth)
-        app.cleanup_ctx.append(authenticator_ctx)
+        from .auth.guard import Authenticator
+
+        authenticator = app[AUTHENTICATOR] = Authenticator(config.auth)
+        app.cleanup_ctx.append(authenticator.cleanup_ctx())
     headers = security_headers(config.auth)
 
     async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -177,6 +187,6 @@ def create_app(config: WebConfig) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/auth/config", settings)
+    app.router.add_get("/auth/config", auth_settings)
     app.router.add_get("/openapi.json", openapi.handler(document(config.auth)))
     return app

@@ -10,22 +10,13 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
-from prometheus_client import Counter
 
-from services.common.http import Unauthorized, json_response
+from services.common.http import Unauthorized
 from services.core.config import AuthConfig
-from services.core.purchase import ValidationError
 
 from .keys import KeyStore
-from .tokens import Customer, TokenRefused, UnknownKey, VerifiedTokens, Verifier
-
-REFUSED = Counter("auth_refused_total", "Requests refused by sign-in", ["reason"])
-
-
-class NotYours(ValidationError):
-    """A signed-in customer asking to buy as, or read the history of, someone else."""
-
-    status = 403
+from .rules import REFUSED, Customer
+from .tokens import TokenRefused, UnknownKey, VerifiedTokens, Verifier
 
 
 class Authenticator:
@@ -57,8 +48,10 @@ class Authenticator:
         self._verified.put(token, customer)
         return customer
 
-    def page_settings(self) -> dict:
+    async def page_settings(self) -> dict:
         """What the customer page needs to sign in (authorization code flow with PKCE, a public client)."""
+        if self.keys.discovery is None:
+            await self.keys.refresh()
         discovery = self.keys.discovery or {}
         return {
             "mode": "oidc",
@@ -69,6 +62,14 @@ class Authenticator:
             "tokenEndpoint": discovery.get("token_endpoint"),
             "endSessionEndpoint": discovery.get("end_session_endpoint"),
         }
+
+    def cleanup_ctx(self):
+        """For app.cleanup_ctx: the provider's keys fetched at start, the client closed at the end."""
+        async def keys(app: web.Application):
+            await self.keys.start()
+            yield
+            await self.keys.close()
+        return keys
 
 
 def bearer_token(header: str | None) -> str:
@@ -81,40 +82,3 @@ def bearer_token(header: str | None) -> str:
         REFUSED.labels("invalid").inc()
         raise Unauthorized("the Authorization header must be 'Bearer <token>'")
     return token
-
-
-def order_for(customer: Customer, body: object) -> object:
-    """A buy's body, made the token's customer's: userId (and, if absent, username) from the token; 403 if the
-    body names another customer."""
-    if not isinstance(body, dict):
-        return body  # validation refuses it
-    if "userId" in body and body["userId"] != customer.id:
-        REFUSED.labels("forbidden").inc()
-        raise NotYours("you may only buy as the signed-in customer", "userId")
-    return {"username": customer.name or customer.id, **body, "userId": customer.id}
-
-
-def check_owner(customer: Customer, user_id: str) -> None:
-    if user_id != customer.id:
-        REFUSED.labels("forbidden").inc()
-        raise NotYours("you may only read your own purchases", "userId")
-
-
-async def settings(request: web.Request) -> web.Response:
-    """GET /auth/config: how the page signs in (or that it needs not)."""
-    authenticator: Authenticator | None = request.app.get(AUTHENTICATOR)
-    if authenticator is None:
-        return json_response({"mode": "off"})
-    if authenticator.keys.discovery is None:
-        await authenticator.keys.refresh()
-    return json_response(authenticator.page_settings())
-
-
-AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
-
-
-async def authenticator_ctx(app: web.Application):
-    authenticator = app[AUTHENTICATOR]
-    await authenticator.keys.start()
-    yield
-    await authenticator.keys.close()

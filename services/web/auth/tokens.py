@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import jwt
 
 from services.core.config import AuthConfig
 from services.core.purchase import ValidationError, validate_user_id
 
+from .rules import MAX_TOKEN_CHARS, Customer
+
 # Only public-key signatures: a symmetric algorithm would let anyone who holds the public key sign (HS256
 # "keyed" with it is the classic confusion attack), and "none" signs nothing.
 ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
-MAX_TOKEN_CHARS = 8192  # larger than any provider's access token; a bigger one is refused before parsing
 CACHE_CAPACITY = 10_000
 
 
@@ -38,13 +38,6 @@ class UnknownKey(TokenRefused):
     def __init__(self, kid: str) -> None:
         super().__init__("the token's signing key is not one of the provider's")
         self.kid = kid
-
-
-@dataclass(frozen=True)
-class Customer:
-    id: str  # the user id purchases are made and read under
-    name: str | None  # a display name from the token, if it has one
-    expires: float  # the token's exp, seconds since the epoch
 
 
 def signing_key_id(token: str) -> str:
