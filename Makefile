@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: dev test check fetch fetch-tools fetch-controlplane venv clean lag bench cluster autoscale-demo images load-burst
+.PHONY: dev test check fetch fetch-tools fetch-controlplane venv clean lag bench soak cluster autoscale-demo images load-burst
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -59,6 +59,12 @@ autoscale-demo: fetch fetch-tools fetch-controlplane
 # Figures beside their ceilings, measured in one run; writes bench/results/latest.json. Not part of `make test`.
 bench: fetch
 	$(PY) -m bench.run
+
+# The whole system at a steady rate for 30 minutes (MINUTES=...): drift of memory, descriptors, lag and latency,
+# a verify and a plot (bench/results/soak.png). A benchmark, not part of `make test`.
+MINUTES ?= 30
+soak: fetch
+	$(PY) -m bench.soak --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) .dev .cluster .pytest_cache

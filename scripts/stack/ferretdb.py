@@ -80,6 +80,7 @@ class FerretDB(Server):
                 "--telemetry=disable", "--log-level=warn"]
 
     def spawn(self) -> None:
+        self.postgres.netns = self.netns  # in a namespace, its PostgreSQL is on that namespace's loopback
         if self.postgres.process is None or self.postgres.process.poll() is not None:
             self.postgres.start()
         super().spawn()

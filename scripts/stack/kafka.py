@@ -53,12 +53,14 @@ class KafkaServer(Server):
 
     def __init__(self, data_dir: Path, port: int = 9092, controller_port: int | None = None,
                  heap: str = "512m", cluster_id: str | None = None, node_id: int = 1,
-                 voters: str | None = None, host: str = "127.0.0.1") -> None:
+                 voters: str | None = None, host: str = "127.0.0.1", controller_host: str = "127.0.0.1") -> None:
         """One node, its own controller quorum; or, with `voters` ("1@host:port,2@..."), one node of a
         cluster with that static quorum (kafka_cluster.py), whose internal topics have 3 replicas.
-        `host`: the address its clients reach it at (the controller listener stays on loopback)."""
+        `host`: the address its clients reach it at; `controller_host`: its controller listener's (loopback,
+        unless the nodes are hosts of their own)."""
         super().__init__(data_dir, port, host)
         self.controller_port = controller_port or free_port()
+        self.controller_host = controller_host
         self.heap = heap
         self.cluster_id = cluster_id or new_cluster_id()
         self.node_id = node_id
@@ -76,7 +78,7 @@ class KafkaServer(Server):
             "process.roles=broker,controller",
             f"node.id={self.node_id}",
             *self._quorum(),
-            f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.controller_host}:{self.controller_port}",
             f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
@@ -93,7 +95,7 @@ class KafkaServer(Server):
     def _quorum(self) -> list[str]:
         if self.voters is None:
             # One node: internal topics cannot have more than one replica.
-            return [f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
+            return [f"controller.quorum.bootstrap.servers={self.controller_host}:{self.controller_port}",
                     *(f"{name}.replication.factor=1" for name in INTERNAL_TOPICS),
                     *(f"{name}.min.isr=1" for name in INTERNAL_TOPICS if name != "offsets.topic")]
         # The production shape: 3 replicas, acks=all needs 2 in sync, so one broker may fail.

@@ -19,13 +19,17 @@ REPLICATION_FACTOR = 3
 class KafkaCluster:
     replication_factor = REPLICATION_FACTOR
 
-    def __init__(self, data_dir: Path, size: int = 3, heap: str = "384m") -> None:
+    def __init__(self, data_dir: Path, size: int = 3, heap: str = "384m", hosts: list[str] | None = None) -> None:
+        """`hosts`: an address per node (each a host of its own, tests/netfaults/); default: all on loopback."""
+        hosts = hosts or ["127.0.0.1"] * size
         ports = [(free_port(), free_port()) for _ in range(size)]
-        voters = ",".join(f"{node}@127.0.0.1:{controller}" for node, (_, controller) in enumerate(ports, 1))
+        voters = ",".join(f"{node}@{host}:{controller}"
+                          for node, (host, (_, controller)) in enumerate(zip(hosts, ports, strict=True), 1))
         cluster_id = new_cluster_id()
         self.nodes = [KafkaServer(Path(data_dir) / f"node-{node}", port=port, controller_port=controller,
-                                  heap=heap, cluster_id=cluster_id, node_id=node, voters=voters)
-                      for node, (port, controller) in enumerate(ports, 1)]
+                                  heap=heap, cluster_id=cluster_id, node_id=node, voters=voters, host=host,
+                                  controller_host=host)
+                      for node, (host, (port, controller)) in enumerate(zip(hosts, ports, strict=True), 1)]
 
     @property
     def bootstrap(self) -> str:

@@ -148,7 +148,8 @@ class PostgreSQL(Server):
 
     def sql(self, statements: str) -> str:
         psql = shutil.which("psql") or str(self.bin / "psql")
-        result = subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-A", "-t", self.url],
+        inside = [] if self.netns is None else ["ip", "netns", "exec", self.netns]  # its loopback, not ours
+        result = subprocess.run([*inside, psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-A", "-t", self.url],
                                 input=statements, capture_output=True, text=True)
         if result.returncode != 0:
             raise StackError(f"psql failed: {result.stderr.strip()}")

@@ -145,6 +145,7 @@ class Server:
     name = "server"
     env: dict[str, str] | None = None  # the child's environment; None inherits ours
     stop_signal: signal.Signals = signal.SIGTERM
+    netns: str | None = None  # a network namespace (`ip netns`) to run in, for tests of network faults
 
     def __init__(self, data_dir: Path, port: int, host: str = "127.0.0.1") -> None:
         self.data_dir = Path(data_dir)
@@ -173,12 +174,14 @@ class Server:
             raise StackError(f"{self.host}:{self.port} is already in use; is another {self.name} running?")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.prepare()
+        command, options = self.command(), {"env": self.env, "cwd": ROOT, **self.popen_options()}
+        if self.netns is not None:
+            command, options = in_namespace(self.netns, command, options)
         log = open(self.log_path, "ab")
         # A session of its own: Ctrl-C in a terminal reaches only our supervisor, which stops us in order.
         with signals_deferred():
-            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True,
-                                            **{"env": self.env, "cwd": ROOT, **self.popen_options()})
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True, **options)
         log.close()
 
     @property
@@ -188,6 +191,11 @@ class Server:
 
     def listening(self) -> bool:
         """Does it take connections yet: its port is open (a server on a unix socket says otherwise)."""
+        if self.netns is not None:  # asked from inside: its loopback is not ours
+            probe = ["ip", "netns", "exec", self.netns, sys.executable, "-c",
+                     "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1)",
+                     self.host, str(self.port)]
+            return subprocess.run(probe, capture_output=True).returncode == 0
         return port_open(self.port, self.host)
 
     def wait_open(self, timeout: float) -> None:
@@ -215,6 +223,16 @@ class Server:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def in_namespace(netns: str, command: list[str], options: dict) -> tuple[list[str], dict]:
+    """`command` run inside a network namespace: `ip netns exec` (root) enters it, then, if the options asked for
+    another user, setpriv becomes that user; each execs the next, so the process id is the server's own."""
+    options = dict(options)
+    uid, gid = options.pop("user", None), options.pop("group", None)
+    options.pop("extra_groups", None)
+    become = [] if uid is None else [require("setpriv"), f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+    return [require("ip"), "netns", "exec", netns, *become, *command], options
 
 
 def fetch_command(argv: list[str], usage: str, steps: list[tuple[str, Callable[[], object]]]) -> int:

@@ -164,6 +164,7 @@ class PurchaseConsumer:
                     enable_auto_commit=False,
                     auto_offset_reset="earliest",
                     max_poll_records=self._config.batch_size,
+                    session_timeout_ms=self._config.session_timeout_ms,
                     fetch_min_bytes=FETCH_MIN_BYTES,
                     fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
                     # Notice within 30 s a topic created after we started (the chart's topics Job, say).

@@ -166,6 +166,8 @@ class ApiConfig:
     mongodb_uri: str = field(default="mongodb://127.0.0.1:27017/", repr=False)
     mongodb_database: str = "purchases"
     batch_size: int = 1000
+    # A member silent this long is evicted from the group and its partitions go to others (Kafka's default).
+    session_timeout_ms: int = 45_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiConfig:
@@ -176,4 +178,5 @@ class ApiConfig:
             mongodb_uri=env.get("MONGODB_URI") or cls.mongodb_uri,
             mongodb_database=env.get("MONGODB_DATABASE") or cls.mongodb_database,
             batch_size=_int(env, "CONSUMER_BATCH_SIZE", cls.batch_size),
+            session_timeout_ms=_int(env, "CONSUMER_SESSION_TIMEOUT_MS", cls.session_timeout_ms, minimum=6000),
         )

@@ -1,0 +1,92 @@
+"""The network-fault lab: web, api, three Kafka brokers and FerretDB each a host of its own (tests/netfaults/
+network.py), started once for the module; each test gets its own topic, group and database, and its own web
+and api on their hosts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from scripts.stack.ferretdb import FerretDB
+from scripts.stack.kafka_cluster import KafkaCluster
+from scripts.stack.process import free_port, wait_http
+from scripts.stack.service import PythonService
+
+from ..support import System, sanitize
+from .network import Host, TestNetwork
+
+
+@dataclass
+class Lab:
+    network: TestNetwork
+    hosts: dict[str, Host]
+    kafka: KafkaCluster
+    ferretdb: FerretDB
+
+    @property
+    def brokers(self) -> list[Host]:
+        return [self.hosts[f"kafka{n}"] for n in (1, 2, 3)]
+
+
+class PlacedSystem(System):
+    """A test's system whose web and api run on their own hosts of the lab."""
+
+    def __init__(self, name: str, lab: Lab, workdir: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.lab = lab
+        super().__init__(name, lab.kafka, lab.ferretdb, workdir, extra_env)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.lab.hosts['api'].address}:{self.api_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.lab.hosts['web'].address}:{self.web_port}"
+
+    def _service(self, name: str, folder: Path, port: int, wait_ready: bool, env=None) -> PythonService:
+        host = self.lab.hosts[name]
+        service = PythonService(name, folder, port, {**self.env, **(env or {}), "HOST": host.address})
+        service.host, service.netns = host.address, host.netns
+        self._start(service)
+        if wait_ready:
+            wait_http(f"{service.url}/readyz", 60, service)
+        return service
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    assert os.geteuid() == 0, "the network-fault tests make network namespaces: run them as root"
+    network = TestNetwork()
+    try:
+        hosts = {name: network.host(name) for name in ("web", "api", "kafka1", "kafka2", "kafka3", "ferretdb")}
+        folder = tmp_path_factory.mktemp("netfaults")
+        kafka = KafkaCluster(folder / "kafka", hosts=[hosts[f"kafka{n}"].address for n in (1, 2, 3)])
+        for node, n in zip(kafka.nodes, (1, 2, 3), strict=True):
+            node.netns = hosts[f"kafka{n}"].netns
+        ferretdb = FerretDB(folder / "ferretdb", port=free_port(), host=hosts["ferretdb"].address)
+        ferretdb.netns = hosts["ferretdb"].netns
+        made = Lab(network, hosts, kafka, ferretdb)
+        try:
+            kafka.start()
+            ferretdb.start()
+            yield made
+        finally:
+            ferretdb.stop()
+            kafka.stop()
+    finally:
+        network.close()
+
+
+@pytest.fixture
+def placed(request, lab, tmp_path):
+    for host in lab.hosts.values():
+        host.heal()  # whatever a failed test left
+    marker = request.node.get_closest_marker("service_env")
+    system = PlacedSystem(sanitize(request.node.name)[:40], lab, tmp_path, dict(marker.kwargs) if marker else {})
+    yield system
+    for host in lab.hosts.values():
+        host.heal()
+    system.stop()
