@@ -168,9 +168,14 @@ def verify(system: System, accepted: list[str], settle_s: float = 120.0) -> dict
             "duplicated": len(stored) - len(set(stored)), "accepted_twice": len(accepted) - len(wanted)}
 
 
+def edge_s(minutes: float) -> float:
+    """How much of the start and the end is compared: five minutes, or a third of a run shorter than 15."""
+    return EDGE_S if minutes >= 15 else minutes * 60 / 3
+
+
 def drift(samples: list[dict], minutes: float) -> dict:
-    """Each figure's mean over the first and the last EDGE_S (a third of the run if it is shorter than 15 min)."""
-    edge = EDGE_S if minutes >= 15 else minutes * 60 / 3
+    """Each figure's mean over the first and the last edge_s() of the run."""
+    edge = edge_s(minutes)
     end = samples[-1]["t_s"]
     first = [s for s in samples if s["t_s"] <= edge]
     last = [s for s in samples if s["t_s"] > end - edge]
@@ -242,7 +247,8 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "soak.json").write_text(json.dumps(result, indent=1) + "\n")
     plot(soak.samples, RESULTS / "soak.png")
-    print("\n| figure | first 5 min | last 5 min |\n| --- | --- | --- |")
+    edge = f"{edge_s(args.minutes) / 60:g} min"
+    print(f"\n| figure | first {edge} | last {edge} |\n| --- | --- | --- |")
     for key, pair in result["drift"].items():
         print(f"| {key} | {pair['first']} | {pair['last']} |")
     print(f"\nbuys by status: {statuses}; verify: {verdict}")
