@@ -23,6 +23,8 @@ REAL = {
     "kafka": f"Apache Kafka {KAFKA_VERSION} (KRaft)",
     "ferretdb": f"FerretDB {FERRETDB_VERSION} on PostgreSQL",
     "keycloak": f"Keycloak {KEYCLOAK_VERSION} (the OpenID provider, its server distribution from Maven Central)",
+    "lab": f"network namespaces on one bridge (tests/netfaults/): web, api, three Apache Kafka {KAFKA_VERSION} "
+           f"brokers and FerretDB {FERRETDB_VERSION}, each a host of its own",
     "chart": "the real helm binary",
     "manifests": "the real tilt binary",
     "images": "web and api images built with podman",

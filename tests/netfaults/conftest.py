@@ -15,6 +15,7 @@ from scripts.stack.kafka_cluster import KafkaCluster
 from scripts.stack.process import free_port, wait_http
 from scripts.stack.service import PythonService
 
+from ..conftest import REAL, _started
 from ..support import System, sanitize
 from .network import Host, TestNetwork
 
@@ -72,6 +73,7 @@ def lab(tmp_path_factory):
         try:
             kafka.start()
             ferretdb.start()
+            _started["lab"] = f"{REAL['lab']} at {network.address}/24"
             yield made
         finally:
             ferretdb.stop()

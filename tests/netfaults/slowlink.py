@@ -17,6 +17,9 @@ import socket
 import struct
 import sys
 import time
+from pathlib import Path
+
+from scripts.stack.process import Server, free_port
 
 SO_ORIGINAL_DST = 80
 MARK = 0x77  # the relay's own connections: Host.redirect() lets them through
@@ -88,6 +91,23 @@ async def main(port: int, delay_ms: float, jitter_ms: float) -> None:
     server = await asyncio.start_server(lambda r, w: relay(link, r, w), "127.0.0.1", port)
     async with server:
         await stop.wait()
+
+
+class SlowLink(Server):
+    """The relay as a server of the stack's (spawn, wait until it listens, stop), run in a host's namespace."""
+
+    name = "slowlink"
+
+    def __init__(self, data_dir: Path, netns: str, delay_ms: float, jitter_ms: float) -> None:
+        super().__init__(data_dir, free_port())
+        self.netns, self.delay_ms, self.jitter_ms = netns, delay_ms, jitter_ms
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "tests.netfaults.slowlink", str(self.port), str(self.delay_ms),
+                str(self.jitter_ms)]
+
+    def slow(self, on: bool) -> None:
+        self.process.send_signal(signal.SIGUSR1 if on else signal.SIGUSR2)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,6 @@ host, removed to heal it. Run with -s for each scenario's accounting line.
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -17,11 +14,9 @@ import pytest
 import requests
 from kafka.admin import KafkaAdminClient
 
-from scripts.stack.process import ROOT, free_port
-
 from ..faults import KeyedTraffic, account
 from ..support import wait_until
-from .slowlink import MARK
+from .slowlink import MARK, SlowLink
 
 RATE = 60
 REFUSAL_BOUND_S = 10  # a buy is answered within the 4-s publish timeout; a loaded machine adds (test_kafka_faults)
@@ -194,26 +189,22 @@ def test_api_partitioned_from_kafka_past_its_session_timeout_rejoins_and_never_c
     assert_nothing_lost(result)
 
 
-def test_a_slow_lossy_link_between_web_and_kafka_for_60s_loses_nothing_and_leaves_no_wedged_producer(placed, lab):
+def test_a_slow_lossy_link_between_web_and_kafka_for_60s_loses_nothing_and_leaves_no_wedged_producer(placed, lab,
+                                                                                                     tmp_path):
     web_host, brokers = lab.hosts["web"], [host.address for host in lab.brokers]
-    relay_port = free_port()
-    relay = subprocess.Popen(["ip", "netns", "exec", web_host.netns, sys.executable, "-m",
-                              "tests.netfaults.slowlink", str(relay_port), "200", "50"], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    relay = SlowLink(tmp_path / "slowlink", web_host.netns, delay_ms=200, jitter_ms=50)
     try:
-        wait_until(lambda: web_host.run("python3", "-c", f"import socket; socket.create_connection(('127.0.0.1', "
-                                                       f"{relay_port}), 1)", check=False).returncode == 0,
-                   10, "the relay to listen")
-        web_host.redirect(brokers, relay_port, unless_mark=MARK)  # every connection web makes to Kafka, relayed
+        relay.start(timeout=15)
+        web_host.redirect(brokers, relay.port, unless_mark=MARK)  # every connection web makes to Kafka, relayed
         placed.start_api()
         placed.start_web()
         with KeyedTraffic(placed.web_url, rate=RATE, run="slow-link") as traffic:
             time.sleep(5)
-            relay.send_signal(signal.SIGUSR1)
+            relay.slow(True)
             web_host.lose(0.05, *brokers)
             slow_at = time.monotonic()
             time.sleep(60)
-            relay.send_signal(signal.SIGUSR2)
+            relay.slow(False)
             web_host.iptables("-F", "OUTPUT")  # the loss; the relay stays, now fast
             healed_at = time.monotonic()
             time.sleep(10)
@@ -233,9 +224,5 @@ def test_a_slow_lossy_link_between_web_and_kafka_for_60s_loses_nothing_and_leave
         assert all(r.status == 202 for r in after) and fast_p99 < 1.0
         assert requests.get(f"{placed.web_url}/healthz", timeout=5).status_code == 200
     finally:
-        relay.send_signal(signal.SIGTERM)
-        try:
-            relay.wait(10)
-        except subprocess.TimeoutExpired:
-            relay.kill()
-            relay.wait()
+        placed.stop()  # web first: it holds connections through the relay
+        relay.stop()
