@@ -175,6 +175,8 @@ def edge_s(minutes: float) -> float:
 
 def drift(samples: list[dict], minutes: float) -> dict:
     """Each figure's mean over the first and the last edge_s() of the run."""
+    if not samples:
+        return {}
     edge = edge_s(minutes)
     end = samples[-1]["t_s"]
     first = [s for s in samples if s["t_s"] <= edge]
@@ -220,6 +222,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="keyed buys per second")
     parser.add_argument("--reads", type=float, default=20.0, help="history reads per second")
     parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for soak.json and soak.png")
     args = parser.parse_args()
     os.chdir(ROOT)
     soak = Soak()
@@ -244,15 +247,15 @@ def main() -> int:
     result = {"minutes": args.minutes, "rate": args.rate, "reads": args.reads, "buys": statuses,
               "verify": verdict, "drift": drift(soak.samples, args.minutes), "samples": soak.samples,
               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "soak.json").write_text(json.dumps(result, indent=1) + "\n")
-    plot(soak.samples, RESULTS / "soak.png")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "soak.json").write_text(json.dumps(result, indent=1) + "\n")
+    plot(soak.samples, args.out / "soak.png")
     edge = f"{edge_s(args.minutes) / 60:g} min"
     print(f"\n| figure | first {edge} | last {edge} |\n| --- | --- | --- |")
     for key, pair in result["drift"].items():
         print(f"| {key} | {pair['first']} | {pair['last']} |")
     print(f"\nbuys by status: {statuses}; verify: {verdict}")
-    say(f"wrote {RESULTS.relative_to(ROOT)}/soak.json and soak.png")
+    say(f"wrote {args.out}/soak.json and soak.png")
     return 1 if verdict["missing"] or verdict["duplicated"] else 0
 
 
