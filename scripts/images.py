@@ -79,15 +79,19 @@ def base_image() -> Base:
         return Base(REAL_BASE, standin=False)
     if not image_exists(STANDIN_BASE):
         tar = IMAGES_DIR / "python-standin-bookworm.tar"
+        if tar.is_dir():  # mmdebstrap's output when it was named ".partial": it guesses the format from the name
+            shutil.rmtree(tar)
         if not tar.exists():
             if shutil.which("mmdebstrap") is None:
                 raise StackError("Docker Hub is unreachable and 'mmdebstrap' is not installed to make a stand-in "
                                  "base (Debian: apt-get install mmdebstrap)")
-            partial = tar.with_suffix(".partial")
+            partial = tar.with_name(f"{tar.stem}.partial.tar")
+            partial.unlink(missing_ok=True)
             hooks = [f"--customize-hook=copy-in {path} {Path(path).parent}/"
                      for path in ("/etc/ssl/certs/ca-certificates.crt", "/etc/pip.conf") if Path(path).exists()]
-            run(["mmdebstrap", "--variant=minbase", f"--include={STANDIN_PACKAGES}", *hooks, "bookworm",
-                 str(partial)], "making the stand-in Python base from Debian's packages (mmdebstrap, about 90 s)")
+            run(["mmdebstrap", "--variant=minbase", "--format=tar", f"--include={STANDIN_PACKAGES}", *hooks,
+                 "bookworm", str(partial)],
+                "making the stand-in Python base from Debian's packages (mmdebstrap, about 90 s)")
             partial.rename(tar)
         podman("import", str(tar), STANDIN_BASE)
     return Base(STANDIN_BASE, standin=True)
