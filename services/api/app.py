@@ -11,7 +11,7 @@ from pymongo.errors import PyMongoError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from services.common import openapi
-from services.common.http import USER_ID, ServiceUnavailable, json_errors, json_response, metrics
+from services.common.http import USER_ID, ServiceUnavailable, json_errors, json_response
 from services.core.config import ApiConfig
 from services.core.paging import encode_cursor, parse_page
 from services.core.purchase import ValidationError, validate_purchase_id, validate_user_id
@@ -117,6 +117,5 @@ def create_app(config: ApiConfig) -> web.Application:
     app.router.add_get(f"/api/purchases/{USER_ID}", purchases)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi.handler(DOCUMENT))
     return app

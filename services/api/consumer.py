@@ -39,7 +39,7 @@ from pymongo.errors import PyMongoError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from services.core.config import ApiConfig
-from services.core.purchase import ValidationError, decode_event, to_document, utc_now
+from services.core.purchase import REASONS, ValidationError, decode_event, to_document, utc_now
 
 from .offsets import CommitLedger
 from .store import InsertResult, PurchaseWriter
@@ -51,8 +51,14 @@ T = TypeVar("T")
 CONSUMED = Counter("purchases_consumed_total", "Records read from the purchases topic")
 STORED = Counter("purchases_stored_total", "Purchases newly written to MongoDB")
 DUPLICATES = Counter("purchases_duplicate_total", "Redelivered purchases that were already stored")
-RETRIED = Counter("purchase_store_retries_total", "Retries of a failed store or dead-letter write")
-DEAD_LETTERED = Counter("purchases_dead_lettered_total", "Records sent to the dead-letter topic")
+RETRIED = Counter("purchase_store_retries_total", "Retries of a failed write: a batch's store, or its dead letters",
+                  ["operation"])
+DEAD_LETTERED = Counter("purchases_dead_lettered_total", "Records sent to the dead-letter topic, by why they can "
+                        "never be stored", ["reason"])
+for _reason in REASONS:  # every series exists from the start: an increase from 0 is one a rule can see
+    DEAD_LETTERED.labels(_reason)
+for _operation in ("store", "dead_letter"):
+    RETRIED.labels(_operation)
 COMMIT_FAILURES = Counter("consumer_commit_failures_total", "Offset commits that failed (records are redelivered)")
 ACCEPTED_TO_STORED = Histogram(
     "purchase_accepted_to_stored_seconds", "From web accepting a purchase (its timestamp) to its batch being stored",
@@ -79,7 +85,7 @@ class Batch:
 
     records: int
     documents: list[dict]
-    poison: list[tuple]  # (record, reason)
+    poison: list[tuple]  # (record, the ValidationError that says why it can never be stored)
     offsets: dict[TopicPartition, OffsetAndMetadata]
     polled_at: int  # the assignment the records were read under (CommitLedger.now())
     writing: Future | None = None  # the first attempt at storing the documents: (result, when it was stored)
@@ -199,7 +205,7 @@ class PurchaseConsumer:
             try:
                 documents.append(to_document(decode_event(record.value)))
             except ValidationError as exc:
-                poison.append((record, exc.message))
+                poison.append((record, exc))
         offsets = {tp: OffsetAndMetadata(last[-1].offset + 1, "", last[-1].leader_epoch or -1)
                    for tp, last in polled.items() if last}
         return Batch(len(records), documents, poison, offsets, polled_at)
@@ -215,7 +221,7 @@ class PurchaseConsumer:
         try:
             result, stored_at = batch.writing.result()
         except (PyMongoError, KafkaError) as exc:
-            RETRIED.inc()
+            RETRIED.labels("store").inc()
             log.warning("store failed, retrying", extra={"attempt": 1, "error": repr(exc)})
             result, stored_at = self._retrying(lambda: self._insert(batch.documents), "store")
         STORED.inc(result.inserted)
@@ -226,7 +232,7 @@ class PurchaseConsumer:
             if debug:
                 log.debug("purchase stored", extra={"purchase_id": doc["_id"]})
         if batch.poison:
-            self._retrying(lambda: self._dead_letter(batch.poison), "dead-letter")
+            self._retrying(lambda: self._dead_letter(batch.poison), "dead_letter")
 
         self._resume()
         # A partition that changed hands since the poll (while we retried, say) is left out: whoever holds it now
@@ -248,20 +254,21 @@ class PurchaseConsumer:
                 key=record.key,
                 value=record.value,
                 headers=[
-                    ("reason", reason.encode("utf-8")),
+                    ("reason", error.message.encode("utf-8")),
                     ("source-topic", record.topic.encode()),
                     ("source-partition", str(record.partition).encode()),
                     ("source-offset", str(record.offset).encode()),
                 ],
             )
-            for record, reason in poison
+            for record, error in poison
         ]
         for future in futures:
             future.get(timeout=30)
-        DEAD_LETTERED.inc(len(poison))
-        for record, reason in poison:
+        for record, error in poison:
+            DEAD_LETTERED.labels(error.reason).inc()
             log.warning("record dead-lettered", extra={
-                "reason": reason, "partition": record.partition, "offset": record.offset})
+                "reason": error.message, "reason_code": error.reason, "partition": record.partition,
+                "offset": record.offset})
 
     def _commit_async(self) -> None:
         """Send one commit of everything stored and not yet confirmed, unless one is already on its way."""
@@ -322,8 +329,8 @@ class PurchaseConsumer:
 
     @staticmethod
     def _log_retry(state: RetryCallState, what: str) -> None:
-        RETRIED.inc()
-        log.warning(f"{what} failed, retrying", extra={
+        RETRIED.labels(what).inc()
+        log.warning(f"{what.replace('_', ' ')} failed, retrying", extra={
             "attempt": state.attempt_number, "error": repr(state.outcome.exception()),
             "retry_in_s": round(state.upcoming_sleep, 2)})
 

@@ -8,6 +8,7 @@ from typing import Any
 import pymongo
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.errors import BulkWriteError
+from pymongo.write_concern import WriteConcern
 
 from services.core.config import ApiConfig
 from services.core.paging import HISTORY_SORT, Page, history_filter
@@ -33,7 +34,9 @@ class PurchaseWriter:
             config.mongodb_uri, serverSelectionTimeoutMS=SERVER_TIMEOUT_MS, connectTimeoutMS=SERVER_TIMEOUT_MS,
             socketTimeoutMS=10_000, tz_aware=True,
         )
-        self._collection = self._client[config.mongodb_database]["purchases"]
+        # Explicit, not whatever the URI or the server defaults to: offsets are committed once this is satisfied.
+        concern = WriteConcern(w=config.write_concern_w, j=True)
+        self._collection = self._client[config.mongodb_database].get_collection("purchases", write_concern=concern)
 
     def ensure_indexes(self) -> None:
         self._collection.create_index(INDEX, name="userId_timestamp")

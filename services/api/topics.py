@@ -17,14 +17,12 @@ import time
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from services.core.config import KafkaConfig
+from services.core.config import ConfigError, KafkaConfig, TopicsConfig
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PARTITIONS = 8
 
-
-def ensure_topics(kafka: KafkaConfig, partitions: int = DEFAULT_PARTITIONS, replication_factor: int = 1,
+def ensure_topics(kafka: KafkaConfig, partitions: int = TopicsConfig.partitions, replication_factor: int = 1,
                   connect_timeout_s: float = 30.0) -> list[str]:
     """Returns the names of the topics it created. Gives up on reaching Kafka after `connect_timeout_s`."""
     created = []
@@ -45,15 +43,20 @@ def main() -> int:
     from services.common.logs import setup_logging
 
     setup_logging("topics", os.environ.get("LOG_LEVEL", "INFO").upper())
-    kafka = KafkaConfig.from_env(os.environ)
-    partitions = int(os.environ.get("TOPIC_PARTITIONS", DEFAULT_PARTITIONS))
-    replication = int(os.environ.get("TOPIC_REPLICATION_FACTOR", 1))
-    deadline = time.monotonic() + float(os.environ.get("TOPIC_WAIT_S", 300))
+    try:
+        config = TopicsConfig.from_env()
+    except ConfigError as exc:
+        log.error("configuration refused", extra={"error": str(exc)})
+        return 2
+    kafka = config.kafka
+    deadline = time.monotonic() + config.wait_s
     while True:
         try:
             # Each attempt within what is left of TOPIC_WAIT_S: kafka-python alone would wait 30 s to bootstrap.
-            created = ensure_topics(kafka, partitions, replication, connect_timeout_s=deadline - time.monotonic())
-            log.info("topics ready", extra={"created_topics": created, "topic": kafka.topic, "partitions": partitions,
+            created = ensure_topics(kafka, config.partitions, config.replication_factor,
+                                    connect_timeout_s=deadline - time.monotonic())
+            log.info("topics ready", extra={"created_topics": created, "topic": kafka.topic,
+                                            "partitions": config.partitions,
                                             "dead_letter_topic": kafka.dead_letter_topic})
             return 0
         except KafkaError as exc:

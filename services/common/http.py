@@ -1,4 +1,4 @@
-"""HTTP plumbing both services share: JSON errors for every failure, and the /metrics endpoint."""
+"""HTTP plumbing both services share: JSON answers, and JSON errors for every failure."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import logging
 
 import orjson
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.core.purchase import ValidationError
 
@@ -82,8 +81,3 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
         log.exception("unhandled error", extra={"method": request.method, "path": request.path})
         return error_response(500, "internal error")
 
-
-async def metrics(request: web.Request) -> web.Response:
-    response = web.Response(body=generate_latest())
-    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-    return response

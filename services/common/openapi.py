@@ -87,9 +87,6 @@ def health_paths(ready_means: str) -> dict[str, Any]:
         "/readyz": {"get": {"summary": f"Readiness: {ready_means}", "responses": {
             "200": {"description": "Ready", "content": status},
             "503": {"description": "Not ready, and why", "content": status}}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
-            "200": {"description": "Text exposition format",
-                    "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         "/openapi.json": {"get": {"summary": "This document", "responses": {
             "200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
     }

@@ -8,6 +8,12 @@
 - The process may hold that many: its soft descriptor limit is raised to cover `max_connections` (as a normal
   user it is often 1,024, and web then failed ~4,000 of a 5,000-connection burst with errors, not 503s).
 - A listen backlog of BACKLOG, not 128: a burst of connections waits in the kernel instead of being dropped.
+- Request heads are bounded as a common proxy bounds them: a header line at most MAX_HEADER_LINE (8 KiB), but an
+  Authorization line (a bearer token) MAX_AUTHORIZATION_LINE (16 KiB), and a whole head MAX_HEAD (32 KiB). aiohttp's
+  parser bounds each line and the number of lines (128), and keeps every line twice while it parses: with lines of
+  32 KiB that was ~8 MiB held per connection for up to HEADER_TIMEOUT_S. The head is counted as it arrives, so one
+  over MAX_HEAD is answered 431 and closed before aiohttp has parsed (or held) more of it; a line over its limit is
+  431 JSON too.
 - aiohttp's own errors (a request it cannot parse, a header too large) are JSON like ours, and never echo the
   input back; no response names Python's or aiohttp's version.
 - Memory is handed back to the system after a burst: when the connections drop back after a peak, the heap is
@@ -32,6 +38,7 @@ from http import HTTPStatus
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
 log = logging.getLogger(__name__)
@@ -47,6 +54,10 @@ TRIM_CHECK_S = 5.0
 DESCRIPTORS_BESIDE_CONNECTIONS = 256  # Kafka and MongoDB sockets, the listening socket, files, the loop's own
 TRIM_AFTER_PEAK = 200  # connections: a peak at least this high is followed by a trim once it has passed
 
+MAX_HEADER_LINE = 8 * 1024
+MAX_AUTHORIZATION_LINE = 16 * 1024 + len("Authorization: Bearer ")
+MAX_HEAD = 32 * 1024
+
 _MESSAGES = {
     400: "malformed HTTP request",
     413: "request too large",
@@ -54,9 +65,18 @@ _MESSAGES = {
     500: "internal error",
 }
 _FULL = orjson.dumps({"error": "too many connections; try again shortly"})
-_FULL_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-                  b"Server: " + SERVER_NAME.encode() + b"\r\nConnection: close\r\n"
-                  b"Content-Length: " + str(len(_FULL)).encode() + b"\r\n\r\n" + _FULL)
+
+
+def _closing_response(status: bytes, body: bytes, extra: bytes = b"") -> bytes:
+    """A whole JSON answer, written before aiohttp has made a request of what came in; the connection closes."""
+    return (b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n" + extra + b"Server: " +
+            SERVER_NAME.encode() + b"\r\nConnection: close\r\nContent-Length: " + str(len(body)).encode() +
+            b"\r\n\r\n" + body)
+
+
+_FULL_RESPONSE = _closing_response(b"503 Service Unavailable", _FULL, b"Retry-After: 1\r\n")
+_HEAD_TOO_LARGE = _closing_response(b"431 Request Header Fields Too Large", orjson.dumps(
+    {"error": f"request head larger than {MAX_HEAD // 1024} KiB"}))
 
 
 def allow_descriptors(max_connections: int) -> int:
@@ -76,6 +96,8 @@ def allow_descriptors(max_connections: int) -> int:
 
 async def read_body(request: web.Request) -> bytes:
     """The request body, or a 408 if the client has not sent it all within BODY_TIMEOUT_S."""
+    if request.content.is_eof():  # all of it arrived (with the head, as a small buy's does): nothing to wait for
+        return await request.read()
     try:
         async with asyncio.timeout(BODY_TIMEOUT_S):
             return await request.read()
@@ -84,6 +106,28 @@ async def read_body(request: web.Request) -> bytes:
 
 
 class GuardedRequestHandler(RequestHandler):
+    # The head being received: its bytes so far, and the last 3 (its end, \r\n\r\n, may straddle two reads).
+    _head_bytes = 0
+    _head_tail = b""
+    _last_payload = None  # the body of the last request parsed: while it arrives, bytes are no head's
+
+    def data_received(self, data: bytes) -> None:
+        if self._last_payload is None or self._last_payload.is_eof():
+            window = self._head_tail + data
+            end = window.find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else max(end + 4 - len(self._head_tail), 0)
+            self._head_tail = window[-3:]
+            if self._head_bytes > MAX_HEAD and self.transport is not None:
+                self.transport.write(_HEAD_TOO_LARGE)
+                self.force_close()
+                self.transport.close()
+                return
+        count = self._request_count
+        super().data_received(data)
+        if self._request_count != count:  # a head was parsed: the next one counts from nothing
+            self._head_bytes, self._head_tail = 0, b""
+            self._last_payload = self._messages[-1][1] if self._messages else None
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         server = self._manager
         if isinstance(server, GuardedServer) and server.full:
@@ -109,6 +153,8 @@ class GuardedRequestHandler(RequestHandler):
 
     def handle_error(self, request, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
+        if isinstance(exc, LineTooLong):  # aiohttp says 400: a header line over its limit is a 431
+            status = 431
         if status >= 500:
             log.error("error handling a request", exc_info=exc)
         if request.writer.output_size > 0:  # a response was under way: the connection is broken
@@ -156,9 +202,22 @@ async def _server_header(request: web.Request, response: web.StreamResponse) -> 
     response.headers["Server"] = SERVER_NAME
 
 
+@web.middleware
+async def header_lines_bounded(request: web.Request, handler) -> web.StreamResponse:
+    """Every header line but Authorization at most MAX_HEADER_LINE (aiohttp reads lines up to an Authorization
+    line's limit); 431 JSON otherwise, naming the header, never echoing it."""
+    for name, value in request.raw_headers:
+        if len(name) + len(value) + 4 > MAX_HEADER_LINE and name.lower() != b"authorization":  # ": " and CRLF
+            return web.Response(status=431, body=orjson.dumps({"error": "request header fields too large", "header":
+                                                              name[:64].decode("latin-1")}),
+                                content_type="application/json")
+    return await handler(request)
+
+
 def guard(app: web.Application) -> None:
-    """Before the app starts: every response of the app names no versions."""
+    """Before the app starts: every response of the app names no versions, and its header lines are bounded."""
     app.on_response_prepare.append(_server_header)
+    app.middlewares.insert(0, header_lines_bounded)
 
 
 def _malloc_trim() -> None:

@@ -5,14 +5,32 @@ Every variable is documented in the README; the defaults work against `make dev`
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class ConfigError(ValueError):
     pass
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "false").strip().lower()
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("true", "1", "yes")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -82,15 +100,22 @@ class HttpConfig:
     port: int
     log_level: str
     max_connections: int = 4000
+    # /metrics is served on a port of its own, so a monitoring system may reach it without reaching any route
+    # that serves a customer's data (the chart's NetworkPolicy admits it to this port alone).
+    metrics_port: int = 9080
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], default_port: int) -> HttpConfig:
-        return cls(
+    def from_env(cls, env: Mapping[str, str], default_port: int, default_metrics_port: int) -> HttpConfig:
+        config = cls(
             host=env.get("HOST") or "0.0.0.0",
             port=_int(env, "PORT", default_port),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             max_connections=_int(env, "MAX_CONNECTIONS", cls.max_connections),
+            metrics_port=_int(env, "METRICS_PORT", default_metrics_port),
         )
+        if config.metrics_port == config.port:
+            raise ConfigError(f"METRICS_PORT must differ from PORT ({config.port}): metrics have a port of their own")
+        return config
 
 
 @dataclass(frozen=True)
@@ -104,6 +129,11 @@ class AuthConfig:
     client_id: str = ""  # the customer page's public client for sign-in; empty: the page cannot sign in
     leeway_s: int = 30  # clock skew allowed on exp, nbf and iat
     jwks_refresh_s: int = 10  # an unknown key id fetches the provider's keys at most once per this interval
+    # The key set is fetched again this often, and a verified token is trusted this long past its last check against
+    # a fresh key set: a key the provider withdraws stops working within it.
+    jwks_max_age_s: int = 300
+    authorized_parties: tuple[str, ...] = ()  # if named: a token's azp must be one of them
+    allow_insecure_issuer: bool = False  # an http:// issuer that is not loopback (its keys fetched in plaintext)
 
     @property
     def enabled(self) -> bool:
@@ -116,18 +146,30 @@ class AuthConfig:
             raise ConfigError(f"AUTH_MODE must be 'off' or 'oidc', got {mode!r}")
         config = cls(
             mode=mode,
-            issuer=(env.get("OIDC_ISSUER") or "").rstrip("/"),
+            issuer=env.get("OIDC_ISSUER") or "",  # exactly as given: a token's iss must be it, trailing / and all
             audience=env.get("OIDC_AUDIENCE") or "",
             customer_claim=env.get("OIDC_CUSTOMER_CLAIM") or cls.customer_claim,
             client_id=env.get("OIDC_CLIENT_ID") or "",
             leeway_s=_int(env, "OIDC_LEEWAY_S", cls.leeway_s, minimum=0),
             jwks_refresh_s=_int(env, "OIDC_JWKS_REFRESH_S", cls.jwks_refresh_s),
+            jwks_max_age_s=_int(env, "OIDC_JWKS_MAX_AGE_S", cls.jwks_max_age_s),
+            authorized_parties=tuple(p.strip() for p in (env.get("OIDC_AUTHORIZED_PARTIES") or "").split(",")
+                                     if p.strip()),
+            allow_insecure_issuer=_bool(env, "OIDC_ALLOW_INSECURE_ISSUER"),
         )
         if config.enabled:
-            if not config.issuer.startswith(("https://", "http://")):
+            scheme, _, rest = config.issuer.partition("://")
+            host = urlsplit(config.issuer).hostname or ""
+            if scheme not in ("https", "http") or not rest:
                 raise ConfigError("AUTH_MODE=oidc needs OIDC_ISSUER, the provider's https:// issuer URL")
+            if scheme == "http" and not (_loopback(host) or config.allow_insecure_issuer):
+                raise ConfigError(f"OIDC_ISSUER {config.issuer!r} is plain http: web would fetch the keys that decide "
+                                  "who may buy without TLS, where anyone on the path can replace them. Use https, "
+                                  "or set OIDC_ALLOW_INSECURE_ISSUER=true for a provider on a network you trust")
             if not config.audience:
                 raise ConfigError("AUTH_MODE=oidc needs OIDC_AUDIENCE, the audience web's tokens are issued for")
+            if config.jwks_max_age_s < config.jwks_refresh_s:
+                raise ConfigError("OIDC_JWKS_MAX_AGE_S must be at least OIDC_JWKS_REFRESH_S")
         return config
 
 
@@ -142,12 +184,14 @@ class WebConfig:
     linger_crowd: int = 4
     max_awaiting_ack: int = 5000
     wedged_after_s: int = 60
+    lag_export_interval_s: int = 5  # how often web reads the api's consumer group lag for /metrics; 0: never
+    workers: int = 1  # processes on the port (services/common/workers.py), each with its own producer
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebConfig:
         env = os.environ if env is None else env
         return cls(
-            http=HttpConfig.from_env(env, default_port=8080),
+            http=HttpConfig.from_env(env, default_port=8080, default_metrics_port=9080),
             kafka=KafkaConfig.from_env(env),
             auth=AuthConfig.from_env(env),
             api_url=(env.get("API_URL") or cls.api_url).rstrip("/"),
@@ -156,6 +200,8 @@ class WebConfig:
             linger_crowd=_int(env, "KAFKA_LINGER_CROWD", cls.linger_crowd, minimum=0),
             max_awaiting_ack=_int(env, "MAX_AWAITING_ACK", cls.max_awaiting_ack),
             wedged_after_s=_int(env, "LIVENESS_WEDGED_AFTER_S", cls.wedged_after_s),
+            lag_export_interval_s=_int(env, "LAG_EXPORT_INTERVAL_S", cls.lag_export_interval_s, minimum=0),
+            workers=_int(env, "WEB_WORKERS", cls.workers),
         )
 
 
@@ -168,15 +214,54 @@ class ApiConfig:
     batch_size: int = 1000
     # A member silent this long is evicted from the group and its partitions go to others (Kafka's default).
     session_timeout_ms: int = 45_000
+    # What MongoDB must have done before an insert counts as stored (and its offsets are committed): written to a
+    # majority of the replica set ("majority") or to N members, always journaled. See the README: a weaker one can
+    # lose a purchase whose offset was already committed, if the primary fails over before replicating it.
+    write_concern: str = "majority"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiConfig:
         env = os.environ if env is None else env
         return cls(
-            http=HttpConfig.from_env(env, default_port=8081),
+            http=HttpConfig.from_env(env, default_port=8081, default_metrics_port=9081),
             kafka=KafkaConfig.from_env(env),
             mongodb_uri=env.get("MONGODB_URI") or cls.mongodb_uri,
             mongodb_database=env.get("MONGODB_DATABASE") or cls.mongodb_database,
             batch_size=_int(env, "CONSUMER_BATCH_SIZE", cls.batch_size),
             session_timeout_ms=_int(env, "CONSUMER_SESSION_TIMEOUT_MS", cls.session_timeout_ms, minimum=6000),
+            write_concern=_write_concern(env.get("MONGODB_WRITE_CONCERN") or cls.write_concern),
         )
+
+    @property
+    def write_concern_w(self) -> str | int:
+        """The write concern's `w`: "majority", or a number of members."""
+        return self.write_concern if self.write_concern == "majority" else int(self.write_concern)
+
+
+@dataclass(frozen=True)
+class TopicsConfig:
+    """The topics Job's (python -m services.api.topics): the purchases topic's partitions (the most api pods that
+    can share the work), its replication factor, and how long to wait for Kafka before giving up."""
+
+    kafka: KafkaConfig
+    partitions: int = 8
+    replication_factor: int = 1
+    wait_s: int = 300
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TopicsConfig:
+        env = os.environ if env is None else env
+        return cls(
+            kafka=KafkaConfig.from_env(env),
+            partitions=_int(env, "TOPIC_PARTITIONS", cls.partitions),
+            replication_factor=_int(env, "TOPIC_REPLICATION_FACTOR", cls.replication_factor),
+            wait_s=_int(env, "TOPIC_WAIT_S", cls.wait_s),
+        )
+
+
+def _write_concern(raw: str) -> str:
+    value = raw.strip().lower()
+    if value == "majority" or (value.isdigit() and int(value) >= 1):
+        return value
+    raise ConfigError(f"MONGODB_WRITE_CONCERN must be 'majority' or a number of members (1 or more), got {raw!r}: "
+                      "an unacknowledged write (0) could lose a purchase whose offset is committed")

@@ -10,8 +10,8 @@ import re
 import threading
 import unicodedata
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -21,6 +21,11 @@ MAX_TEXT_LENGTH = 128
 MAX_PRICE = 1_000_000
 MIN_PRICE = 0.01  # a cent: anything less cannot be shown, charged or refunded
 MAX_IDEMPOTENCY_KEY_LENGTH = 256
+# The fields of a purchase and of its event, as a ValidationError names them.
+FIELDS = frozenset({"username", "userId", "price", "item", "id", "timestamp", "v"})
+# Every ValidationError.reason there is: why an event can never be stored (a metric's label values, known up front).
+REASONS = ("no_value", "not_json", "not_an_object", "schema_version", "missing_field", "invalid",
+           *sorted(f"invalid_{field}" for field in FIELDS))
 
 # A purchase id derived from an Idempotency-Key lives in this namespace, so the same key sent by
 # the same user always names the same purchase.
@@ -54,15 +59,18 @@ ITEMS = (
 
 
 class ValidationError(ValueError):
-    """Input that can never become a purchase. `message` is safe to show to a client."""
+    """Input that can never become a purchase. `message` is safe to show to a client; `reason` is a word from a
+    small, fixed set (a metric's label: why an event was dead-lettered): `invalid_<field>` for a field's value,
+    else the one its raiser names."""
 
     status = 400
 
-    def __init__(self, message: str, field: str | None = None, **details: Any) -> None:
+    def __init__(self, message: str, field: str | None = None, *, reason: str | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.details = details
+        self.reason = reason or (f"invalid_{field}" if field in FIELDS else "invalid")
 
 
 class IdempotencyKeyReused(ValidationError):
@@ -94,17 +102,21 @@ class Purchase:
     price: float
     item: str
     timestamp: datetime  # UTC, millisecond precision (what BSON dates hold)
+    _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        """The purchase as the HTTP API serves it."""
-        return {
-            "id": self.id,
-            "username": self.username,
-            "userId": self.user_id,
-            "price": self.price,
-            "item": self.item,
-            "timestamp": format_timestamp(self.timestamp),
-        }
+        """The purchase as the HTTP API serves it. Made once a purchase (web needs it for the event and for the
+        answer), then shared: read it, never change it."""
+        if self._json is None:
+            object.__setattr__(self, "_json", {
+                "id": self.id,
+                "username": self.username,
+                "userId": self.user_id,
+                "price": self.price,
+                "item": self.item,
+                "timestamp": format_timestamp(self.timestamp),
+            })
+        return self._json
 
 
 def purchase_from_json(body: dict[str, Any]) -> Purchase:
@@ -118,7 +130,7 @@ def parse_json(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"body is not valid JSON: {exc}") from None
+        raise ValidationError(f"body is not valid JSON: {exc}", reason="not_json") from None
 
 
 def validate_text(value: Any, field: str) -> str:
@@ -159,10 +171,10 @@ def validate_price(value: Any) -> float:
 
 def validate_order(body: Any) -> Order:
     if not isinstance(body, dict):
-        raise ValidationError("body must be a JSON object")
+        raise ValidationError("body must be a JSON object", reason="not_an_object")
     missing = [name for name in ("username", "userId", "price") if name not in body]
     if missing:
-        raise ValidationError(f"missing field(s): {', '.join(missing)}", missing[0])
+        raise ValidationError(f"missing field(s): {', '.join(missing)}", missing[0], reason="missing_field")
     item = body.get("item")
     return Order(
         username=validate_text(body["username"], "username"),
@@ -247,8 +259,15 @@ def same_order(order: Order, purchase: Purchase) -> bool:
         purchase.username, purchase.user_id, purchase.price, purchase.item)
 
 
+_NO_OFFSET = timedelta(0)
+
+
 def format_timestamp(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO 8601 in UTC to the millisecond, with a Z: "2026-12-04T20:49:13.335Z"."""
+    if ts.tzinfo is not UTC and ts.utcoffset() != _NO_OFFSET:  # pymongo's own UTC is another object
+        ts = ts.astimezone(UTC)
+    return (f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}T{ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}."
+            f"{ts.microsecond // 1000:03d}Z")
 
 
 def parse_timestamp(value: Any) -> datetime:
@@ -276,12 +295,12 @@ def encode_event(purchase: Purchase) -> bytes:
 def decode_event(raw: bytes | None) -> Purchase:
     """Parse and re-validate an event; ValidationError means it can never be stored (dead-letter it)."""
     if raw is None:
-        raise ValidationError("event has no value")
+        raise ValidationError("event has no value", reason="no_value")
     body = parse_json(raw)
     if not isinstance(body, dict):
-        raise ValidationError("event is not a JSON object")
+        raise ValidationError("event is not a JSON object", reason="not_an_object")
     if body.get("v") != SCHEMA_VERSION:
-        raise ValidationError(f"unsupported schema version {body.get('v')!r}", "v")
+        raise ValidationError(f"unsupported schema version {body.get('v')!r}", "v", reason="schema_version")
     order = validate_order(body)
     event_id = validate_purchase_id(body.get("id"), "id")
     return Purchase(

@@ -15,10 +15,14 @@ from dataclasses import dataclass
 
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaTimeoutError
+from prometheus_client import Gauge
 
 from services.core.config import KafkaConfig
 
 log = logging.getLogger(__name__)
+
+CAN_TAKE = Gauge("kafka_can_take_purchases", "1 while Kafka answers with a leader for every partition of the topic "
+                 "(web's probe, every second), else 0", multiprocess_mode="livemin")  # with workers: all can
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class KafkaProbe:
                 self.state = await asyncio.wait_for(asyncio.shield(self._check), self._timeout_ms / 1000 + 0.5)
             except TimeoutError:
                 self.state = KafkaState(False, error="no metadata answer in time")
+            CAN_TAKE.set(1 if self.state.can_take_purchases else 0)
             await asyncio.sleep(self._interval_s)
 
     def _describe(self) -> KafkaState:

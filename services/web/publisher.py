@@ -33,6 +33,7 @@ from .delivery import DeliveryHealth
 from .kafka_probe import KafkaProbe, KafkaState
 from .linger import Linger
 from .partitioner import CachedKeyPartitioner
+from .wakeups import CoalescedWakeups
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,18 @@ MAX_BLOCK_MS = 250
 # The producer expires a record this long before the request's deadline, so its own answer (which says
 # whether the record left) normally comes first, and the deadline only guards against a bug.
 EXPIRY_MARGIN_MS = 300
+# web is started (ready to serve) once its first producer is connected, or this long after it began trying: a pod
+# that starts while Kafka is away still serves history reads, and answers buys 503 JSON.
+STARTUP_GRACE_S = 10.0
 
-AWAITING = Gauge("purchases_awaiting_ack", "Purchases sent to Kafka whose acknowledgement is awaited")
+AWAITING = Gauge("purchases_awaiting_ack", "Purchases sent to Kafka whose acknowledgement is awaited",
+                 multiprocess_mode="livesum")  # with workers: all of theirs
 REPLACEMENTS = Counter("kafka_producer_replacements_total", "Producers replaced after a failed delivery")
+
+
+def _expire(acked: asyncio.Future) -> None:
+    if not acked.done():
+        acked.set_result(KafkaError("no acknowledgement in time"))
 
 
 def retire(producer: KafkaProducer, timeout_s: float) -> None:
@@ -79,6 +89,7 @@ class Publisher:
         self._health = DeliveryHealth(wedged_after_s=config.wedged_after_s)
         self._probe = KafkaProbe(config.kafka)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._started_at: float | None = None
         self._settled: collections.deque = collections.deque()  # (future, outcome), from the producer's thread
         self._wakeup_lock = threading.Lock()
         self._wakeup_pending = False
@@ -88,6 +99,7 @@ class Publisher:
     async def start(self) -> None:
         """Connect in the background: web serves (and answers 503 to buys) until Kafka is reachable."""
         self._loop = asyncio.get_running_loop()
+        self._started_at = time.monotonic()
         self._tasks = [asyncio.create_task(self._connect_first()), asyncio.create_task(self._probe.run())]
 
     async def close(self) -> None:
@@ -104,7 +116,9 @@ class Publisher:
         self._probe.close()
 
     def _use(self, producer: KafkaProducer) -> None:
+        """On the event loop's thread: the producer every buy sends with from now on."""
         self._linger = Linger(producer, self._config.linger_ms, self._config.linger_crowd)
+        CoalescedWakeups.install(producer, self._loop)
         self._producer = producer
 
     async def _connect_first(self) -> None:
@@ -185,6 +199,12 @@ class Publisher:
         return self._probe.state
 
     @property
+    def started(self) -> bool:
+        """Its first producer is connected, or it has tried for STARTUP_GRACE_S (see there)."""
+        return self._producer is not None or (
+            self._started_at is not None and time.monotonic() - self._started_at >= STARTUP_GRACE_S)
+
+    @property
     def ready(self) -> bool:
         """A producer, and Kafka answering with a leader for every partition of the topic, now."""
         return self._producer is not None and self._probe.state.can_take_purchases
@@ -238,11 +258,13 @@ class Publisher:
         except KafkaError as exc:
             return exc
         record.add_both(self._settle_threadsafe, acked)
+        # The deadline is a timer that settles the future itself: cheaper than asyncio.timeout_at per buy, which
+        # makes a context, reschedules its handle and cancels the task (make profile).
+        expiry = self._loop.call_at(deadline, _expire, acked)
         try:
-            async with asyncio.timeout_at(deadline):
-                return await acked
-        except TimeoutError:
-            return KafkaError("no acknowledgement in time")
+            return await acked
+        finally:
+            expiry.cancel()
 
     def _settle_threadsafe(self, future: asyncio.Future, outcome: object) -> None:
         """Called on the producer's thread (or at once, on ours): queue the outcome, wake the loop once."""

@@ -1,10 +1,13 @@
 """CommitLedger, the consumer's record of what it may commit, driven as kafka-python drives it (eager rebalances).
 Pure code: no servers. The real-Kafka version of the first test is in test_consumer.py."""
 
+import pytest
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from services.api.offsets import CommitLedger
+
+pytestmark = pytest.mark.unit  # make check: no server, no build
 
 P0, P1 = TopicPartition("purchases", 0), TopicPartition("purchases", 1)
 

@@ -7,11 +7,11 @@ import time
 
 from kafka import KafkaConsumer
 
-from scripts.stack.process import ROOT
+from scripts.stack.paths import ROOT
 
 
 def run_topics_job(kafka, topic: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "KAFKA_TOPIC": topic,
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.address, "KAFKA_TOPIC": topic,
            "TOPIC_PARTITIONS": "8", "TOPIC_REPLICATION_FACTOR": "1", "TOPIC_WAIT_S": "60", "LOG_LEVEL": "INFO"}
     return subprocess.run([sys.executable, "-m", "services.api.topics"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
@@ -21,7 +21,7 @@ def test_the_topics_job_creates_both_topics_and_exits_0_and_again_0_when_they_ex
     first = run_topics_job(kafka, "purchases-topics-job")
     assert first.returncode == 0, first.stdout + first.stderr
     assert '"topics ready"' in first.stdout and "purchases-topics-job.dlq" in first.stdout
-    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=kafka.address)
     try:
         assert len(consumer.partitions_for_topic("purchases-topics-job")) == 8
         assert len(consumer.partitions_for_topic("purchases-topics-job.dlq")) == 1

@@ -8,6 +8,10 @@ import ast
 import logging
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.unit  # make check: no server, no build
+
 ROOT = Path(__file__).resolve().parents[2]
 RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 

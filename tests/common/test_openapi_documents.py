@@ -10,6 +10,8 @@ from services.core.config import ApiConfig, WebConfig
 from services.web.app import create_app as create_web
 from services.web.openapi import DOCUMENT as WEB_DOCUMENT
 
+pytestmark = pytest.mark.unit  # make check: no server, no build
+
 SERVICES = {"web": (WEB_DOCUMENT, lambda: create_web(WebConfig.from_env({}))),
             "api": (API_DOCUMENT, lambda: create_api(ApiConfig.from_env({})))}
 

@@ -4,7 +4,7 @@ import resource
 import subprocess
 import sys
 
-from scripts.stack.process import ROOT
+from scripts.stack.paths import ROOT
 
 PROBE = """
 import resource, sys

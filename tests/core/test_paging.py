@@ -6,6 +6,8 @@ import pytest
 from services.core.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, history_filter, parse_page
 from services.core.purchase import Purchase, ValidationError
 
+pytestmark = pytest.mark.unit  # make check: no server, no build
+
 PURCHASE = Purchase("0b6f1c2a-9d3e-4f5a-8b7c-6d5e4f3a2b1c", "elad", "555", 1.0, "lamp",
                     datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC))
 

@@ -10,6 +10,7 @@ import pytest
 from services.core.purchase import (
     ITEMS,
     MAX_PRICE,
+    REASONS,
     Order,
     ValidationError,
     decode_event,
@@ -24,6 +25,8 @@ from services.core.purchase import (
     validate_idempotency_key,
     validate_order,
 )
+
+pytestmark = pytest.mark.unit  # make check: no server, no build
 
 VALID = {"username": "elad", "userId": "555", "price": 12.0}
 NOW = datetime(2026, 11, 25, 5, 44, 48, 738000, tzinfo=UTC)
@@ -161,25 +164,47 @@ def test_the_event_round_trips():
 
 def test_the_event_timestamp_is_iso_8601_utc_with_milliseconds():
     assert format_timestamp(NOW) == "2026-11-25T05:44:48.738Z"
+    from datetime import timedelta, timezone
+
+    from bson.tz_util import utc as pymongo_utc
+    moment = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=pymongo_utc)  # what the store hands back
+    assert format_timestamp(moment) == "2026-01-02T03:04:05.678Z"
+    assert format_timestamp(moment.astimezone(timezone(timedelta(hours=2)))) == "2026-01-02T03:04:05.678Z"
 
 
-@pytest.mark.parametrize("raw, reason", [
-    (None, "no value"),
-    (b"garbage", "not valid JSON"),
-    (b"[1]", "not a JSON object"),
-    (b'{"v": 99}', "schema version"),
+def test_a_purchases_json_is_made_once_and_an_equal_purchase_is_equal_without_it():
+    purchase = new_purchase(Order("ann", "u1", 2.0, "lamp"), purchase_id("u1", "k"), NOW, keyed=True)
+    assert purchase.to_json() is purchase.to_json()
+    again = new_purchase(Order("ann", "u1", 2.0, "lamp"), purchase_id("u1", "k"), NOW, keyed=True)
+    assert again == purchase and hash(again) == hash(purchase) and "_json" not in repr(purchase)
+
+
+@pytest.mark.parametrize("raw, reason, code", [
+    (None, "no value", "no_value"),
+    (b"garbage", "not valid JSON", "not_json"),
+    (b"[1]", "not a JSON object", "not_an_object"),
+    (b'{"v": 99}', "schema version", "schema_version"),
 ])
-def test_undecodable_events_say_why(raw, reason):
-    with pytest.raises(ValidationError, match=reason):
+def test_undecodable_events_say_why_in_words_and_in_a_code_from_a_fixed_set(raw, reason, code):
+    with pytest.raises(ValidationError, match=reason) as refused:
         decode_event(raw)
+    assert refused.value.reason == code and code in REASONS
 
 
-def test_an_event_is_revalidated_on_the_way_in():
+def test_an_event_is_revalidated_on_the_way_in_and_the_code_names_the_field():
     good = json.loads(encode_event(new_purchase(order(), purchase_id("555", None), NOW)))
-    for change, reason in [({"price": -5}, "greater than 0"), ({"id": "x"}, "UUID"),
-                           ({"timestamp": "yesterday"}, "ISO 8601"), ({"userId": ""}, "blank")]:
-        with pytest.raises(ValidationError, match=reason):
+    for change, reason, code in [({"price": -5}, "greater than 0", "invalid_price"),
+                                 ({"id": "x"}, "UUID", "invalid_id"),
+                                 ({"timestamp": "yesterday"}, "ISO 8601", "invalid_timestamp"),
+                                 ({"userId": ""}, "blank", "invalid_userId"),
+                                 ({"price": None, "username": None}, "must be", "invalid_username")]:
+        with pytest.raises(ValidationError, match=reason) as refused:
             decode_event(json.dumps({**good, **change}).encode())
+        assert refused.value.reason == code and code in REASONS
+    without_price = {k: v for k, v in good.items() if k != "price"}
+    with pytest.raises(ValidationError) as refused:
+        decode_event(json.dumps(without_price).encode())
+    assert refused.value.reason == "missing_field"
 
 
 def test_the_document_uses_the_purchase_id_as_its_key_and_round_trips():

@@ -1,6 +1,10 @@
 """When web's record of deliveries says the producer is wedged (pure logic, no servers)."""
 
+import pytest
+
 from services.web.delivery import RECENT_S, DeliveryHealth
+
+pytestmark = pytest.mark.unit  # make check: no server, no build
 
 
 def test_failures_for_longer_than_the_limit_while_kafka_answers_mean_wedged():

@@ -10,10 +10,13 @@ import socket
 import time
 
 import aiohttp
+import orjson
 import pytest
 import requests
 
-from ..support import buy_body, wait_until
+from scripts.stack.waiting import until
+
+from ..support import buy_body
 
 
 def rss_mib(pid: int) -> float:
@@ -91,8 +94,8 @@ def test_connections_beyond_the_limit_get_a_fast_json_503_and_the_others_are_ser
     finally:
         for sock in held:
             sock.close()
-    wait_until(lambda: requests.get(f"{system.web_url}/healthz", timeout=5).status_code == 200, 10,
-               "web to take connections again")
+    until(lambda: requests.get(f"{system.web_url}/healthz", timeout=5).status_code == 200, 10,
+          "web to take connections again")
 
 
 async def _burst(url: str, connections: int) -> dict:
@@ -128,3 +131,51 @@ def test_web_gives_memory_back_after_a_5000_connection_burst(running_system):
     grew = after_burst - before
     assert after - before <= 0.25 * grew, f"web kept {after - before:.1f} of the {grew:.1f} MiB the burst took"
     assert after <= 70, f"web holds {after:.1f} MiB after the burst (target 60)"
+
+
+def head_status(port: int, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+    """Send a request head (and body) in one write; the status and body of the answer."""
+    sock = connect(port)
+    sock.sendall(head + body)
+    answer = read_all(sock)
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def request(*headers: tuple[str, int], path: bytes = b"/healthz") -> bytes:
+    """A GET with headers of the given value lengths."""
+    lines = b"".join(f"{name}: ".encode() + b"x" * size + b"\r\n" for name, size in headers)
+    return b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + lines + b"\r\n"
+
+
+def test_header_lines_and_the_whole_head_are_bounded_as_a_proxy_bounds_them_with_room_for_a_bearer_token(
+        running_system):
+    port = running_system.web_port
+    line = 8 * 1024 - len("X-Big: ") - 2  # an 8 KiB line, its name and CRLF included
+    assert head_status(port, request(("X-Big", line)))[0] == 200
+    status, body = head_status(port, request(("X-Big", line + 1)))
+    assert status == 431 and orjson.loads(body) == {"error": "request header fields too large", "header": "X-Big"}
+    # A bearer token may be twice that: Authorization lines up to 16 KiB are read (sign-in then judges the token).
+    assert head_status(port, request(("Authorization", 16 * 1024)))[0] == 200
+    assert head_status(port, request(("Authorization", 16 * 1024 + 100)))[0] == 431
+    # The whole head: 32 KiB. Four 7-KiB lines pass; five are refused as soon as the head passes 32 KiB.
+    assert head_status(port, request(*[(f"X-{i}", 7 * 1024) for i in range(4)]))[0] == 200
+    status, body = head_status(port, request(*[(f"X-{i}", 7 * 1024) for i in range(5)]))
+    assert status == 431 and b"request head larger than 32 KiB" in body
+    # A body is no head: 60 KiB sent with its head in one write is read as the body it is.
+    big = orjson.dumps({**buy_body("head-bounds"), "item": "x" * 200, "pad": "y" * 60_000})
+    status, body = head_status(port, b"POST /api/buy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                     b"Content-Type: application/json\r\nContent-Length: " +
+                               str(len(big)).encode() + b"\r\n\r\n", big)
+    assert status == 400 and b"item" in body  # judged as a purchase (its item is too long), not as a head
+
+
+def test_the_head_limit_applies_to_each_request_of_a_kept_alive_connection(running_system):
+    sock = connect(running_system.web_port)
+    small = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    sock.sendall(small)
+    first = sock.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200"), first
+    sock.sendall(request(*[(f"X-{i}", 7 * 1024) for i in range(5)]))
+    answer = read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:80]

@@ -18,8 +18,8 @@ def acknowledged_after_s(producer: KafkaProducer, topic: str) -> float:
 
 
 def test_a_lone_purchase_is_sent_at_once_and_a_crowded_one_lingers(kafka):
-    create_topics(kafka.bootstrap, "linger-check")
-    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=LONG_LINGER_MS)
+    create_topics(kafka.address, "linger-check")
+    producer = KafkaProducer(bootstrap_servers=kafka.address, acks="all", linger_ms=LONG_LINGER_MS)
     try:
         producer.partitions_for("linger-check")
         linger = Linger(producer, LONG_LINGER_MS, crowd=3)

@@ -11,7 +11,7 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from ..support import wait_until
+from scripts.stack.waiting import until
 
 
 def open_page(browser, system, user: str):
@@ -64,7 +64,7 @@ def test_a_stored_img_onerror_item_renders_as_text_and_runs_nothing(browser, run
     answer = requests.post(f"{running_system.web_url}/api/buy",
                            json={"username": "eve", "userId": user, "price": 1, "item": payload}, timeout=10)
     assert answer.status_code == 202
-    wait_until(lambda: running_system.stored_ids_for(user), 15, "the purchase to be stored")
+    until(lambda: running_system.stored_ids_for(user), 15, "the purchase to be stored")
     open_page(browser, running_system, user)  # typing another user id shows that user's history
     WebDriverWait(browser, 15).until(lambda d: [row[1] for row in history_rows(d)] == [payload],
                                      message=f"the history shows {history_rows(browser)}")
@@ -95,7 +95,7 @@ def test_when_kafka_is_down_the_page_retries_with_the_same_key_until_bought_once
         system.kafka.start()
     WebDriverWait(browser, 60).until(lambda d: status(d).startswith("Bought a "),
                                      message=f"the page says: {status(browser)!r}")
-    wait_until(lambda: system.stored_ids_for(user), 15, "the purchase to be stored")
+    until(lambda: system.stored_ids_for(user), 15, "the purchase to be stored")
     time.sleep(1)
     stored = system.stored_ids_for(user)
     assert len(stored) == 1 and stored[0] in status(browser)

@@ -5,6 +5,8 @@ from kafka.partitioner import DefaultPartitioner
 
 from services.web.partitioner import CachedKeyPartitioner
 
+pytestmark = pytest.mark.unit  # make check: no server, no build
+
 
 class Cluster:
     """The two questions a partitioner asks of kafka-python's ClusterMetadata."""

@@ -2,8 +2,10 @@
 
 A token signed with a key id we do not hold makes one fetch, at most once per `jwks_refresh_s` whatever number
 of such tokens arrive (a thousand made-up kids cost one fetch, not a thousand); concurrent askers share it.
-Keys older than MAX_AGE_S are fetched again in the background, so a key the provider withdrew is dropped. If
-the provider cannot be reached, the keys we hold stay in use: tokens they signed still verify.
+The key set is fetched again every `max_age_s` in the background, so a key the provider withdrew is dropped (and
+with it every verified token it signed: `on_fetched`). If the provider cannot be reached, the keys we hold stay in
+use: tokens they signed still verify. A document is read whole, however it arrives (in chunks, in small TLS
+records, slowly), up to MAX_DOCUMENT_BYTES; a bigger one is refused.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import aiohttp
 import jwt
@@ -22,7 +25,6 @@ from .tokens import signing_keys
 log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_S = 3.0
-MAX_AGE_S = 900.0
 MAX_DOCUMENT_BYTES = 512 * 1024
 
 FETCHES = Counter("oidc_jwks_fetches_total", "Fetches of the OpenID provider's signing keys", ["outcome"])
@@ -32,31 +34,42 @@ class ProviderUnavailable(Exception):
     pass
 
 
+def discovery_url(issuer: str) -> str:
+    """OpenID Connect Discovery 1.0, section 4: a terminating / of the issuer is removed before the well-known path
+    is appended (the issuer itself stays as given: a token's iss must equal it)."""
+    return f"{issuer.rstrip('/')}/.well-known/openid-configuration"
+
+
 class KeyStore:
-    def __init__(self, issuer: str, refresh_s: float) -> None:
+    def __init__(self, issuer: str, refresh_s: float, max_age_s: float,
+                 on_fetched: Callable[[set[str], float], object] | None = None) -> None:
         self.issuer = issuer
         self.refresh_s = refresh_s
+        self.max_age_s = max_age_s
+        self.on_fetched = on_fetched  # (the key ids a fresh key set lists, when: time.time())
         self.keys: dict[str, jwt.PyJWK] = {}
         self.discovery: dict | None = None
-        self._fetched_at = 0.0  # monotonic time of the last successful fetch
-        self._tried_at = float("-inf")  # ... and of the last attempt, successful or not
+        self._tried_at = float("-inf")  # monotonic time of the last attempt, successful or not
         self._fetching: asyncio.Task | None = None
+        self._periodic: asyncio.Task | None = None
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S))
         await self.refresh()  # a provider that is down now leaves us without keys, not without a service
+        self._periodic = asyncio.get_running_loop().create_task(self._refresh_periodically())
 
     async def close(self) -> None:
-        if self._fetching is not None:
-            self._fetching.cancel()
+        for task in (self._fetching, self._periodic):
+            if task is not None:
+                task.cancel()
         if self._session is not None:
             await self._session.close()
 
-    def refresh_if_stale(self) -> None:
-        """Keys held longer than MAX_AGE_S are fetched again, in the background: the caller goes on with them."""
-        if time.monotonic() - self._fetched_at > MAX_AGE_S:
-            self._start_fetch()
+    async def _refresh_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.max_age_s)
+            await self.refresh()
 
     async def refresh(self) -> None:
         """Fetch the key set now unless a fetch is under way (then wait for it) or the last began too recently."""
@@ -73,12 +86,18 @@ class KeyStore:
     async def _fetch(self) -> None:
         try:
             if self.discovery is None:
-                self.discovery = self._checked_discovery(
-                    await self._get_json(f"{self.issuer}/.well-known/openid-configuration"))
-            keys = signing_keys(await self._get_json(self.discovery["jwks_uri"]))
-            self.keys, self._fetched_at = keys, time.monotonic()
+                self.discovery = self._checked_discovery(await self._get_json(discovery_url(self.issuer)))
+            key_set = signing_keys(await self._get_json(self.discovery["jwks_uri"]))
+            if key_set.skipped:
+                log.warning("key set entries skipped; the others are used",
+                            extra={"issuer": self.issuer, "skipped": key_set.skipped})
+            withdrawn = sorted(set(self.keys) - set(key_set.keys))
+            self.keys = key_set.keys
             FETCHES.labels("ok").inc()
-            log.info("signing keys fetched", extra={"issuer": self.issuer, "key_ids": sorted(keys)})
+            if self.on_fetched is not None:
+                self.on_fetched(set(key_set.keys), time.time())
+            log.info("signing keys fetched", extra={"issuer": self.issuer, "key_ids": sorted(key_set.keys),
+                                                    "withdrawn": withdrawn})
         except (ProviderUnavailable, ValueError) as exc:
             FETCHES.labels("error").inc()
             log.warning("signing keys could not be fetched; keeping those held",
@@ -98,9 +117,19 @@ class KeyStore:
             async with self._session.get(url, headers={"Accept": "application/json"}) as response:
                 if response.status != 200:
                     raise ProviderUnavailable(f"{url} answered {response.status}")
-                body = await response.content.read(MAX_DOCUMENT_BYTES + 1)
-                if len(body) > MAX_DOCUMENT_BYTES:
-                    raise ValueError(f"{url} sent more than {MAX_DOCUMENT_BYTES} bytes")
-                return orjson.loads(body)  # not JSON: a ValueError
+                return orjson.loads(await read_whole(response, url))  # not JSON: a ValueError
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ProviderUnavailable(f"{url}: {exc.__class__.__name__} {exc}") from None
+
+
+async def read_whole(response: aiohttp.ClientResponse, url: str, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
+    """The whole body, as many pieces as it comes in (`content.read(n)` answers with what has arrived so far, not n
+    bytes); ValueError past `limit`, said before any of it is read when the Content-Length says so."""
+    if response.content_length is not None and response.content_length > limit:
+        raise ValueError(f"{url} is {response.content_length} bytes, more than the {limit} accepted")
+    body = bytearray()
+    async for chunk in response.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            raise ValueError(f"{url} sent more than the {limit} bytes accepted")
+    return bytes(body)

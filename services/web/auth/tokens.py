@@ -1,15 +1,20 @@
 """What makes a bearer token acceptable to web, decided without I/O.
 
-A token is a JWS in compact form, signed with an asymmetric algorithm by one of the provider's keys, that
-algorithm being the key's own; `iss` and `aud` are ours, `exp` has not passed and `nbf` has (each within the
-leeway), and the customer claim is a valid user id. Everything else is refused with a reason a client may see.
-The JOSE work (base64url, JSON, signature) is PyJWT's; this module only decides what to ask of it.
+A token is a JWS in compact form (three base64url segments, no padding, nothing else), signed with an asymmetric
+algorithm by one of the provider's keys, that algorithm being the key's own; it is an access token (its `typ`,
+in the header or as a claim, marks no ID token), `iss` and `aud` are ours, `azp` one of the authorized parties
+if they are named, `exp` has not passed and `nbf` has (each within the leeway), and the customer claim is a valid
+user id. Everything else is refused with a reason a client may see, whatever the token's shape: no input raises
+anything but TokenRefused. The JOSE work (base64url, JSON, signature) is PyJWT's; this module decides what to ask
+of it. (RFC 8725 and the OWASP JWT cheat sheet: explicit algorithms, typed tokens, strict parsing.)
 """
 
 from __future__ import annotations
 
 import collections
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import jwt
 
@@ -22,6 +27,12 @@ from .rules import MAX_TOKEN_CHARS, Customer
 # "keyed" with it is the classic confusion attack), and "none" signs nothing.
 ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
 CACHE_CAPACITY = 10_000
+COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+MAX_KID_CHARS = 256
+# An access token's types: the JWT header's `typ` (RFC 9068: at+jwt; most providers: JWT), and the `typ` claim some
+# providers add (Keycloak: "Bearer" for access tokens, "ID" for ID tokens, "Refresh" for refresh tokens).
+ACCESS_HEADER_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})
+ACCESS_CLAIM_TYPES = frozenset({"bearer", "at+jwt"})
 
 
 class TokenRefused(Exception):
@@ -44,36 +55,56 @@ def signing_key_id(token: str) -> str:
     """The `kid` of a token that is, on its face, a JWS we could accept; TokenRefused otherwise."""
     if len(token) > MAX_TOKEN_CHARS:
         raise TokenRefused(f"token longer than {MAX_TOKEN_CHARS} characters")
-    if token.count(".") != 2:
-        raise TokenRefused("not a signed JWT (a JWS in compact form has three parts; a JWE has five)")
+    if not COMPACT_JWS.fullmatch(token):
+        raise TokenRefused("not a signed JWT: a JWS in compact form is three base64url parts (no padding) joined "
+                           "by dots; a JWE has five")
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
+    except Exception:  # PyJWT's own errors, and what its JSON decoding raises (deep nesting: RecursionError)
         raise TokenRefused("the token's header is not base64url-encoded JSON") from None
     alg = header.get("alg")
-    if alg not in ASYMMETRIC:
+    if not isinstance(alg, str) or alg not in ASYMMETRIC:
         raise TokenRefused("the token's algorithm is not accepted; only public-key signatures are")
+    typ = header.get("typ")
+    if typ is not None and (not isinstance(typ, str) or typ.lower() not in ACCESS_HEADER_TYPES):
+        raise TokenRefused("the token is not an access token (its header's typ)")
     kid = header.get("kid")
-    if not isinstance(kid, str) or not kid:
+    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_CHARS:
         raise TokenRefused("the token names no signing key (kid)")
     return kid
 
 
-def signing_keys(jwks: object) -> dict[str, jwt.PyJWK]:
-    """The usable signature keys of a JWKS document, by kid: asymmetric, for signing, with an id."""
+@dataclass(frozen=True)
+class KeySet:
+    """The usable signature keys of a JWKS document, by kid, and why each other entry was left out."""
+
+    keys: dict[str, jwt.PyJWK]
+    skipped: list[str]
+
+
+def signing_keys(jwks: object) -> KeySet:
+    """The usable signature keys of a JWKS document, by kid: asymmetric, for signing, with an id. A malformed
+    entry is skipped (and said why), never fatal: the other keys are kept."""
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
         raise ValueError("not a JWKS document (no 'keys' list)")
-    keys = {}
-    for entry in jwks["keys"]:
-        if not isinstance(entry, dict) or entry.get("use", "sig") != "sig" or not entry.get("kid"):
+    keys, skipped = {}, []
+    for index, entry in enumerate(jwks["keys"]):
+        kid = entry.get("kid") if isinstance(entry, dict) else None
+        if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_CHARS:
+            skipped.append(f"entry {index}: no usable kid")
             continue
+        if entry.get("use", "sig") != "sig":
+            continue  # an encryption key: not for us, not an error
         try:
             key = jwt.PyJWK(entry)
-        except jwt.PyJWTError:  # a key type or curve PyJWT cannot use: it could verify nothing for us
+        except Exception as exc:  # malformed ("n": 5), or a key type or curve PyJWT cannot use
+            skipped.append(f"{kid}: {type(exc).__name__}")
             continue
         if key.algorithm_name in ASYMMETRIC:
-            keys[entry["kid"]] = key
-    return keys
+            keys[kid] = key
+        else:
+            skipped.append(f"{kid}: algorithm {key.algorithm_name} is not a public-key signature")
+    return KeySet(keys, skipped)
 
 
 # PyJWT's verdicts, in words a client may see (the first that matches; subclasses before their bases).
@@ -111,38 +142,66 @@ class Verifier:
             raise TokenRefused(f"the token has no '{exc.claim}' claim") from None
         except jwt.PyJWTError as exc:
             raise TokenRefused(refusal(exc)) from None
+        except Exception:  # whatever else decoding a hostile payload raises: still only a refusal
+            raise TokenRefused("the token could not be decoded") from None
+        typ = claims.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ACCESS_CLAIM_TYPES):
+            raise TokenRefused("the token is not an access token (its typ claim)")
+        parties = self._config.authorized_parties
+        if parties and claims.get("azp") not in parties:
+            raise TokenRefused("the token was issued to a client that is not an authorized party (azp)")
         try:
             customer = validate_user_id(claims.get(self._config.customer_claim))
         except ValidationError:
             raise TokenRefused(f"the token's '{self._config.customer_claim}' claim names no customer") from None
-        name = claims.get("preferred_username") or claims.get("name")
-        return Customer(customer, name if isinstance(name, str) else None, float(claims["exp"]))
+        name = next((n for n in (claims.get("name"), claims.get("preferred_username")) if isinstance(n, str)), None)
+        try:
+            expires = float(claims["exp"])
+        except (TypeError, ValueError):
+            raise TokenRefused("the token's 'exp' claim is not a number") from None
+        return Customer(customer, name, expires, kid)
 
 
 class VerifiedTokens:
-    """Tokens already verified, with their customer, until they expire: a repeat costs a dict look-up, not a
-    signature check. Bounded; the least recently used go first."""
+    """Tokens already verified, with their customer: a repeat costs a dict look-up, not a signature check.
 
-    def __init__(self, leeway_s: float, capacity: int = CACHE_CAPACITY) -> None:
+    An entry cannot outlive its key: each remembers the kid that signed it, a fresh key set that no longer lists the
+    kid drops it (`key_set_fetched`), and it lives at most `max_age_s` past its last check against a fresh key set
+    (its verification, or the last key set fetched since), then the token is verified again. And never past the
+    token's own expiry. Bounded; the least recently used go first."""
+
+    def __init__(self, leeway_s: float, max_age_s: float, capacity: int = CACHE_CAPACITY) -> None:
         self._leeway_s = leeway_s
+        self._max_age_s = max_age_s
         self._capacity = capacity
-        self._entries: collections.OrderedDict[str, Customer] = collections.OrderedDict()
+        self._entries: collections.OrderedDict[str, tuple[Customer, float]] = collections.OrderedDict()
+        self._key_set_at = float("-inf")  # when the last fresh key set confirmed every entry still held
 
     def get(self, token: str, now: float) -> Customer | None:
-        customer = self._entries.get(token)
-        if customer is None:
+        entry = self._entries.get(token)
+        if entry is None:
             return None
-        if customer.expires + self._leeway_s <= now:
+        customer, verified_at = entry
+        if customer.expires + self._leeway_s <= now or now - max(verified_at, self._key_set_at) > self._max_age_s:
             del self._entries[token]
             return None
         self._entries.move_to_end(token)
         return customer
 
-    def put(self, token: str, customer: Customer) -> None:
-        self._entries[token] = customer
+    def put(self, token: str, customer: Customer, now: float) -> None:
+        self._entries[token] = (customer, now)
         self._entries.move_to_end(token)
         if len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
+
+    def key_set_fetched(self, kids: set[str], now: float) -> int:
+        """A fresh key set lists `kids`: the entries of any other key go; the rest count as checked now. How many
+        went."""
+        gone = [token for token, (customer, _) in self._entries.items() if customer.kid not in kids]
+        for token in gone:
+            del self._entries[token]
+        self._key_set_at = now
+        return len(gone)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -57,7 +57,7 @@ const signIn = (() => {
     const c = claims(answer.access_token);
     session = {
       accessToken: answer.access_token, idToken: answer.id_token,
-      customer: String(c[settings.customerClaim]), name: c.preferred_username || c.name || c[settings.customerClaim],
+      customer: String(c[settings.customerClaim]), name: c.name || c.preferred_username || c[settings.customerClaim],
     };
   }
 

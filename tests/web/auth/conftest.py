@@ -48,6 +48,9 @@ def signed_in(request, keycloak, kafka, ferretdb, tmp_path_factory):
     origins = [f"http://127.0.0.1:{system.web_port}", f"http://localhost:{system.web_port}"]
     shop = keycloak.create_shop(ShopRealm(redirect_origins=origins, realm=f"shop-{name}"[:60]))
     system.start_api()
-    system.start_web(env={**keycloak.web_settings(shop), "OIDC_JWKS_REFRESH_S": str(JWKS_REFRESH_S)})
+    # A module may name its own key-set age (JWKS_MAX_AGE_S); web's default, 300 s, otherwise.
+    max_age = getattr(request.module, "JWKS_MAX_AGE_S", 300)
+    system.start_web(env={**keycloak.web_settings(shop), "OIDC_JWKS_REFRESH_S": str(JWKS_REFRESH_S),
+                          "OIDC_JWKS_MAX_AGE_S": str(max_age)})
     yield SignedIn(system, keycloak, shop)
     system.stop()

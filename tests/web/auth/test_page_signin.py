@@ -7,11 +7,12 @@ Ingress that means https), and the provider's own login form is filled in as a c
 
 from __future__ import annotations
 
+import jwt
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from ...support import wait_until
+from scripts.stack.waiting import until
 
 
 def status(browser) -> str:
@@ -40,6 +41,8 @@ def test_a_customer_signs_in_buys_sees_the_purchase_and_not_another_customers_hi
     system = signed_in.system
     bob = signed_in.token("bob")
     bob_id = signed_in.customer_of(bob)
+    # The page names the customer as web does: the token's name (its `name` claim, else preferred_username).
+    alice_name = jwt.decode(signed_in.token("alice"), options={"verify_signature": False})["name"]
     assert requests.post(f"{system.web_url}/api/buy", json={"price": 3.0}, timeout=15,
                          headers={"Authorization": f"Bearer {bob}"}).status_code == 202
 
@@ -47,7 +50,7 @@ def test_a_customer_signs_in_buys_sees_the_purchase_and_not_another_customers_hi
     WebDriverWait(browser, 15).until(lambda d: who(d) == "Not signed in")
     assert browser.find_element(By.CSS_SELECTOR, "#buy button").get_property("disabled")
     sign_in_at_the_provider(browser, "alice", "alice-password")
-    WebDriverWait(browser, 20).until(lambda d: who(d) == "Signed in as alice",
+    WebDriverWait(browser, 20).until(lambda d: who(d) == f"Signed in as {alice_name}",
                                      message=f"back on the page: {browser.current_url} {status(browser)!r}")
     assert browser.current_url == f"http://127.0.0.1:{system.web_port}/"  # the code is gone from the URL
     # The token is held in memory only: nothing in either storage, no cookie of web's origin.
@@ -60,7 +63,7 @@ def test_a_customer_signs_in_buys_sees_the_purchase_and_not_another_customers_hi
     form.find_element(By.TAG_NAME, "button").click()
     WebDriverWait(browser, 15).until(lambda d: status(d).startswith("Bought a "), message=status(browser))
     WebDriverWait(browser, 15).until(lambda d: len(history_rows(d)) == 1)
-    stored = wait_until(lambda: system.stored_ids_for(alice_id), 15, "alice's purchase stored")
+    stored = until(lambda: system.stored_ids_for(alice_id), 15, "alice's purchase stored")
     assert len(stored) == 1 and stored[0] in status(browser)
 
     # Asking the page for bob's history: the server refuses, and the page shows none of it.

@@ -8,13 +8,15 @@ nothing of them but what the provider's discovery document and keys say.
 from __future__ import annotations
 
 import signal
-import threading
 import time
 import uuid
 
+import jwt
 import requests
 
-from ...support import post_buys, wait_until
+from scripts.loadgen.keyed import Traffic
+from scripts.stack.waiting import until
+
 from .conftest import JWKS_REFRESH_S, bearer
 
 
@@ -38,15 +40,20 @@ def test_two_customers_each_buy_and_read_only_their_own_history(signed_in):
     bought = buy(url, alice)
     assert bought.status_code == 202
     assert bought.json()["purchase"]["userId"] == alice_id
-    assert bought.json()["purchase"]["username"] == "alice"  # from the token, the body having none
+    # The token's name (its `name` claim, else preferred_username), whatever the body says.
+    assert bought.json()["purchase"]["username"] == jwt.decode(alice, options={"verify_signature": False})["name"]
+    renamed = buy(url, alice, username="someone else")
+    assert renamed.status_code == 202
+    assert renamed.json()["purchase"]["username"] == bought.json()["purchase"]["username"]
+    alice_ids.append(renamed.json()["id"])
     alice_ids.append(bought.json()["id"])
 
     def stored(token, customer, count):
         answer = history(url, token, customer)
         return answer.status_code == 200 and len(answer.json()) == count and answer.json()
-    mine = wait_until(lambda: stored(alice, alice_id, 6), 20, "alice's six purchases in her history")
+    mine = until(lambda: stored(alice, alice_id, 7), 20, "alice's seven purchases in her history")
     assert sorted(p["id"] for p in mine) == sorted(alice_ids)
-    theirs = wait_until(lambda: stored(bob, bob_id, 3), 20, "bob's three purchases in his history")
+    theirs = until(lambda: stored(bob, bob_id, 3), 20, "bob's three purchases in his history")
     assert sorted(p["id"] for p in theirs) == sorted(bob_ids)
 
     # Neither can read the other's history, on either path, nor buy in the other's name.
@@ -80,14 +87,15 @@ def test_the_same_idempotency_key_from_two_customers_makes_two_purchases(signed_
     assert other.json()["purchase"]["userId"] == signed_in.customer_of(bob)
 
 
-def health_and_metrics_need_no_token(url: str) -> None:
-    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/auth/config", "/"):
+def health_and_metrics_need_no_token(url: str, metrics_url: str) -> None:
+    for path in ("/healthz", "/readyz", "/openapi.json", "/auth/config", "/"):
         assert requests.get(f"{url}{path}", timeout=15).status_code == 200, path
+    assert requests.get(metrics_url, timeout=15).status_code == 200
 
 
 def test_health_metrics_and_the_documents_stay_open_and_openapi_declares_the_bearer_scheme(signed_in):
     url = signed_in.system.web_url
-    health_and_metrics_need_no_token(url)
+    health_and_metrics_need_no_token(url, signed_in.system.web.metrics_url)
     document = requests.get(f"{url}/openapi.json", timeout=15).json()
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert document["paths"]["/api/buy"]["post"]["security"] == [{"bearer": []}]
@@ -97,66 +105,37 @@ def test_health_metrics_and_the_documents_stay_open_and_openapi_declares_the_bea
     assert settings["authorizationEndpoint"].startswith(signed_in.issuer)
 
 
-class KeyedBuys:
-    """Buys with an Idempotency-Key each, from a thread, with whichever token `token` holds at the time."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.url, self.token = url, token
-        self.results: list[tuple[str, int | None, dict | str]] = []  # (token, status, answer)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            token = self.token
-            bodies = [{"username": "x", "price": 3.0} for _ in range(10)]
-            headers = [bearer(token, **{"Idempotency-Key": str(uuid.uuid4())}) for _ in bodies]
-            self.results.extend((token, status, answer)
-                                for status, answer in post_buys(self.url, bodies, 10, headers))
-            time.sleep(0.05)
-
-    def __enter__(self) -> KeyedBuys:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def statuses(self, token: str | None = None) -> dict:
-        counts: dict = {}
-        for used, status, _ in self.results:
-            if token is None or used == token:
-                counts[status] = counts.get(status, 0) + 1
-        return counts
-
-    def accepted(self) -> list[str]:
-        return [answer["id"] for _, status, answer in self.results if status == 202]
+def signed_in_traffic(url: str, token: str) -> Traffic:
+    """Keyed buys, ten at a time, with whichever token the traffic's headers hold when each is sent (the customer
+    is the token's: the body names none)."""
+    return Traffic(url, burst=10, pause_s=0.05, run=f"signed-in-{uuid.uuid4().hex[:8]}", headers=bearer(token),
+                   order=lambda i, users: {"username": "x", "price": 3.0})
 
 
 def assert_stored_once(signed_in, ids: list[str]) -> None:
-    stored = wait_until(lambda: (s := signed_in.system.stored_ids()) and set(ids) <= set(s) and s,
-                        30, "every accepted purchase stored")
-    assert len(stored) == len(set(stored))  # _id is the purchase id: a duplicate could not even be inserted
-    assert set(ids) <= set(stored)
+    """Every accepted purchase stored (once: the purchase id is the document's `_id`, so the store cannot hold one
+    twice; what can fail is a purchase missing)."""
+    stored = until(lambda: (s := signed_in.system.stored_ids()) and set(ids) <= set(s) and s,
+                   30, "every accepted purchase stored")
+    assert not set(ids) - set(stored)
 
 
 def test_a_key_rotation_at_the_provider_during_traffic_new_tokens_verify_and_nothing_fails(signed_in):
     url, provider, realm = signed_in.system.web_url, signed_in.provider, signed_in.shop.realm
     old_token = signed_in.token("alice")
     old_kid = provider.active_key_id(realm)
-    with KeyedBuys(url, old_token) as traffic:
-        wait_until(lambda: traffic.statuses().get(202, 0) >= 50, 30, "buys accepted before the rotation")
+    with signed_in_traffic(url, old_token) as traffic:
+        until(lambda: traffic.statuses().get(202, 0) >= 50, 30, "buys accepted before the rotation")
         new_kid = provider.add_signing_key(realm, priority=1000 + int(time.time()) % 1000)
         new_token = signed_in.token("alice")
-        traffic.token = new_token  # from now on the traffic carries a token signed by a key web has never seen
-        wait_until(lambda: traffic.statuses(new_token).get(202, 0) >= 50, 30, "buys accepted with the new key")
-    print(f"\nrotation: old kid {old_kid[:8]}…, new kid {new_kid[:8]}…; old token {traffic.statuses(old_token)}, "
-          f"new token {traffic.statuses(new_token)}")
+        traffic.headers = bearer(new_token)  # from now on, a token signed by a key web has never seen
+        until(lambda: traffic.statuses(**bearer(new_token)).get(202, 0) >= 50, 30, "buys accepted with the new key")
+    print(f"\nrotation: old kid {old_kid[:8]}…, new kid {new_kid[:8]}…; "
+          f"old token {traffic.statuses(**bearer(old_token))}, new token {traffic.statuses(**bearer(new_token))}")
     assert new_kid != old_kid and provider.active_key_id(realm) == new_kid
     assert signed_in.customer_of(new_token) == signed_in.customer_of(old_token)
     assert set(traffic.statuses()) == {202}, traffic.statuses()  # not one 401 or 5xx, before, during or after
-    assert_stored_once(signed_in, traffic.accepted())
+    assert_stored_once(signed_in, traffic.accepted_ids())
 
 
 def test_the_provider_frozen_cached_keys_still_verify_and_a_new_key_is_401_until_it_is_back(signed_in):
@@ -168,11 +147,11 @@ def test_the_provider_frozen_cached_keys_still_verify_and_a_new_key_is_401_until
     time.sleep(JWKS_REFRESH_S)  # the fetch interval has passed: web will try the provider for the new kid
     provider.signal_all(signal.SIGSTOP)
     try:
-        with KeyedBuys(url, known) as traffic:
+        with signed_in_traffic(url, known) as traffic:
             started = time.monotonic()
             refused = buy(url, unseen)
             waited = time.monotonic() - started
-            wait_until(lambda: traffic.statuses().get(202, 0) >= 50, 30, "buys with the cached key while frozen")
+            until(lambda: traffic.statuses().get(202, 0) >= 50, 30, "buys with the cached key while frozen")
             again = buy(url, unseen)
     finally:
         provider.signal_all(signal.SIGCONT)
@@ -183,7 +162,8 @@ def test_the_provider_frozen_cached_keys_still_verify_and_a_new_key_is_401_until
     assert waited < 10  # the fetch gives up after 3 s: an answer, not a hang
     assert again.status_code == 401
     assert set(traffic.statuses()) == {202}, traffic.statuses()
-    health_and_metrics_need_no_token(url)
+    health_and_metrics_need_no_token(url, signed_in.system.web.metrics_url)
     # Back: the next fetch (at most one interval later) brings the new key, and the token verifies.
-    wait_until(lambda: buy(url, unseen).status_code == 202, JWKS_REFRESH_S + 20, "the new key verified once back")
-    assert_stored_once(signed_in, traffic.accepted())
+    until(lambda: buy(url, unseen).status_code == 202, JWKS_REFRESH_S + 20, "the new key verified once back")
+    assert_stored_once(signed_in, traffic.accepted_ids())
+
