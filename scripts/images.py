@@ -18,14 +18,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from scripts.stack.process import CACHE, ROOT, StackError, run, say
+from scripts.stack.errors import StackError, say
+from scripts.stack.paths import CACHE, ROOT
+from scripts.stack.process import Finished, run, step
 
 SERVICES = ("web", "api")
 REAL_BASE = "docker.io/library/python:3.11.14-slim-bookworm"
@@ -48,13 +49,10 @@ def podman_env() -> dict[str, str]:
     return {**os.environ, "CONTAINERS_CONF": str(containers), "CONTAINERS_REGISTRIES_CONF": str(registries)}
 
 
-def podman(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+def podman(*args: str, check: bool = True, timeout: float = 900) -> Finished:
     if shutil.which("podman") is None:
         raise StackError("'podman' is not installed (Debian: apt-get install podman mmdebstrap)")
-    result = subprocess.run(["podman", *args], capture_output=True, text=True, env=podman_env(), timeout=timeout)
-    if check and result.returncode != 0:
-        raise StackError(f"podman {' '.join(args[:3])} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
-    return result
+    return run(["podman", *args], f"podman {' '.join(args[:3])}", check=check, timeout=timeout, env=podman_env())
 
 
 def image_exists(name: str) -> bool:
@@ -89,7 +87,7 @@ def base_image() -> Base:
             partial.unlink(missing_ok=True)
             hooks = [f"--customize-hook=copy-in {path} {Path(path).parent}/"
                      for path in ("/etc/ssl/certs/ca-certificates.crt", "/etc/pip.conf") if Path(path).exists()]
-            run(["mmdebstrap", "--variant=minbase", "--format=tar", f"--include={STANDIN_PACKAGES}", *hooks,
+            step(["mmdebstrap", "--variant=minbase", "--format=tar", f"--include={STANDIN_PACKAGES}", *hooks,
                  "bookworm", str(partial)],
                 "making the stand-in Python base from Debian's packages (mmdebstrap, about 90 s)")
             partial.rename(tar)

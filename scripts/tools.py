@@ -1,27 +1,25 @@
-"""Tools the chart and Tiltfile tests need, fetched once into the cache like the local stack.
-
-    python -m scripts.tools fetch
+"""Tools the chart and Tiltfile tests need, fetched once into the cache like the local stack (scripts/fetch.py).
 
 - helm, built with `go install helm.sh/helm/v3/cmd/helm@HELM_VERSION` (the real binary; no tarball download).
-- KEDA's CRD schemas, as the npm package @kubernetes-models/keda (tests/deploy/keda/package.json), for
-  validating the rendered ScaledObject and TriggerAuthentication with node.
+- the CRD schemas of KEDA and prometheus-operator, as the npm packages @kubernetes-models/keda and
+  @kubernetes-models/prometheus-operator (tests/deploy/crd-schemas/package.json), for validating the rendered
+  ScaledObject, TriggerAuthentication, ServiceMonitor and PrometheusRule with node.
 - tilt, built from its module source (see tilt_binary), to evaluate the Tiltfile.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-from scripts.stack.process import CACHE, ROOT, StackError, fetch_command, remove_tree, require, run, say, writable_copy
+from scripts.stack import gomodule
+from scripts.stack.errors import StackError, say
+from scripts.stack.paths import CACHE, ROOT, remove_tree
+from scripts.stack.process import step
 
 HELM_VERSION = "v3.19.0"
 TILT_VERSION = "v0.33.21"
-KEDA_SCHEMA_DIR = ROOT / "tests" / "deploy" / "keda"
+CRD_SCHEMA_DIR = ROOT / "tests" / "deploy" / "crd-schemas"
 
 TILT_WEB_UI = ("<!doctype html><title>Tilt</title><p>This tilt was built from its Go module source, without its web "
                "UI. Follow the run in the terminal (<code>tilt up --stream</code>) or with <code>tilt get</code>.")
@@ -32,25 +30,24 @@ INSTALL_HINTS_NODE = "Node.js 18+ with npm (Debian: apt-get install nodejs npm)"
 
 
 def helm_binary() -> Path:
+    """helm, built from its module source (its own go.mod and go.sum) as `go install` would build it."""
     binary = CACHE / f"helm-{HELM_VERSION}" / "helm"
-    if binary.exists():
-        return binary
-    go = require("go")
-    run([go, "install", f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"],
-        f"building helm {HELM_VERSION} with go install (a few minutes the first time)",
-        env={**os.environ, "GOBIN": str(binary.parent)})
+    if not binary.exists():
+        gomodule.build(f"helm {HELM_VERSION}", gomodule.module_source("helm.sh/helm/v3", HELM_VERSION), binary,
+                       "./cmd/helm")
     return binary
 
 
-def keda_schemas() -> Path:
-    """node_modules holding @kubernetes-models/keda, installed from the committed lock file."""
-    modules = KEDA_SCHEMA_DIR / "node_modules"
-    if (modules / "@kubernetes-models" / "keda" / "package.json").exists():
+def crd_schemas() -> Path:
+    """node_modules holding @kubernetes-models/keda and /prometheus-operator, installed from the committed lock file."""
+    modules = CRD_SCHEMA_DIR / "node_modules"
+    packages = ("keda", "prometheus-operator")
+    if all((modules / "@kubernetes-models" / name / "package.json").exists() for name in packages):
         return modules
     if shutil.which("npm") is None:
         raise StackError(f"'npm' is not installed: install {INSTALL_HINTS_NODE}")
-    run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], "installing KEDA's CRD schemas (npm)",
-        cwd=KEDA_SCHEMA_DIR)
+    step(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], "installing the CRD schemas (npm)",
+        cwd=CRD_SCHEMA_DIR)
     return modules
 
 
@@ -69,19 +66,14 @@ def tilt_binary() -> Path | None:
         return binary
     if failed.exists():
         return None
-    go = require("go")
     binary.parent.mkdir(parents=True, exist_ok=True)
     try:
-        listing = subprocess.run([go, "mod", "download", "-json", f"github.com/tilt-dev/tilt@{TILT_VERSION}"],
-                                 capture_output=True, text=True)
-        if listing.returncode != 0:
-            raise StackError(f"tilt {TILT_VERSION} is not on the Go module proxy: {listing.stdout}{listing.stderr}")
-        source = binary.parent / "src"
-        writable_copy(Path(json.loads(listing.stdout)["Dir"]), source)
+        source = gomodule.patched_copy("github.com/tilt-dev/tilt", TILT_VERSION, binary.parent / "src")
         (source / "pkg" / "assets" / "build" / "index.html").write_text(TILT_WEB_UI)
-        run([go, "build", "-o", str(binary), "./cmd/tilt"], f"building tilt {TILT_VERSION} (several minutes, once)",
-            cwd=source, env={**os.environ, "GOFLAGS": "-mod=mod"})
-        remove_tree(source)
+        try:
+            gomodule.build(f"tilt {TILT_VERSION}", source, binary, "./cmd/tilt", GOFLAGS="-mod=mod")
+        finally:
+            remove_tree(source)
         return binary
     except StackError as exc:
         failed.write_text(str(exc))
@@ -95,10 +87,3 @@ def require_tilt() -> Path:
         raise StackError("tilt could not be built; see above")
     return tilt
 
-
-def main(argv: list[str]) -> int:
-    return fetch_command(argv, __doc__, [("helm", helm_binary), ("KEDA schemas", keda_schemas), ("tilt", require_tilt)])
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

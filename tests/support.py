@@ -1,23 +1,22 @@
-"""What tests look at: their slice of the system with its inspection helpers, keyed buys and traffic, waiting.
+"""What tests look at: their slice of the system with its inspection helpers, and a test's names in it.
 
-The system itself starts through scripts/stack/system.py, as `make dev` and `make bench` start it."""
+The system itself starts through scripts/stack/system.py, as `make dev` and `make bench` start it; traffic and its
+accounting come from scripts/loadgen (keyed.py, accounting.py)."""
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import re
-import threading
 import time
-from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pymongo
+import requests
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
+from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.stack import system as stack
 from scripts.stack.ferretdb import FerretDB
@@ -26,15 +25,12 @@ from scripts.stack.kafka_cluster import KafkaCluster
 from scripts.stack.service import Names
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+def samples(metrics_url: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """The samples of one metric a service exports now: (labels, value) each, parsed by prometheus-client."""
+    text = requests.get(metrics_url, timeout=5).text
+    return [(sample.labels, sample.value) for family in text_string_to_metric_families(text)
+            for sample in family.samples if sample.name == name]
+
 
 
 class System(stack.System):
@@ -88,7 +84,7 @@ class System(stack.System):
 
     def end_offset_total(self, topic: str | None = None) -> int:
         topic = topic or self.topic
-        consumer = KafkaConsumer(bootstrap_servers=self.kafka.bootstrap)
+        consumer = KafkaConsumer(bootstrap_servers=self.kafka.address)
         try:
             partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
             return sum(consumer.end_offsets(partitions).values())
@@ -96,7 +92,7 @@ class System(stack.System):
             consumer.close()
 
     def committed_total(self) -> int:
-        admin = KafkaAdminClient(bootstrap_servers=self.kafka.bootstrap)
+        admin = KafkaAdminClient(bootstrap_servers=self.kafka.address)
         try:
             offsets = admin.list_group_offsets(self.group)[self.group]
             return sum(meta.offset for tp, meta in offsets.items() if tp.topic == self.topic and meta.offset > 0)
@@ -108,7 +104,7 @@ class System(stack.System):
             admin.close()
 
     def _group(self) -> dict:
-        admin = KafkaAdminClient(bootstrap_servers=self.kafka.bootstrap)
+        admin = KafkaAdminClient(bootstrap_servers=self.kafka.address)
         try:
             return admin.describe_groups([self.group])[self.group]
         finally:
@@ -123,7 +119,7 @@ class System(stack.System):
         return description["group_state"] == "Stable" and len(description["members"]) == members
 
     def dead_letters(self, expected: int, timeout: float = 20) -> list:
-        consumer = KafkaConsumer(self.dead_letter_topic, bootstrap_servers=self.kafka.bootstrap,
+        consumer = KafkaConsumer(self.dead_letter_topic, bootstrap_servers=self.kafka.address,
                                  auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=1000)
         found: list = []
         deadline = time.monotonic() + timeout
@@ -136,7 +132,7 @@ class System(stack.System):
             consumer.close()
 
     def produce_raw(self, records: list[tuple[bytes | None, bytes | None]]) -> None:
-        producer = KafkaProducer(bootstrap_servers=self.kafka.bootstrap, acks="all")
+        producer = KafkaProducer(bootstrap_servers=self.kafka.address, acks="all")
         try:
             for future in [producer.send(self.topic, key=key, value=value) for key, value in records]:
                 future.get(timeout=10)
@@ -144,58 +140,16 @@ class System(stack.System):
             producer.close()
 
 
-def sanitize(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60]
+def sanitize(name: str, most: int = 60) -> str:
+    """A test's name as a topic, group and database name: at most `most` characters, and two names never the same
+    (a long one is cut and given its hash: a parametrized test's cases differ only at the end)."""
+    cleaned = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    if len(cleaned) <= most:
+        return cleaned
+    return f"{cleaned[:most - 9]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
 # -- HTTP traffic -------------------------------------------------------------------------------------
 
 def buy_body(user_id: str, price: float = 9.99, username: str = "tester") -> dict[str, Any]:
     return {"username": username, "userId": user_id, "price": price}
-
-
-async def _post_all(url: str, bodies: list[dict], concurrency: int, headers: list[dict] | None) -> list:
-    semaphore = asyncio.Semaphore(concurrency)
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        async def one(i: int, body: dict):
-            async with semaphore:
-                try:
-                    async with session.post(f"{url}/api/buy", json=body,
-                                            headers=(headers[i] if headers else None)) as response:
-                        return response.status, await response.json()
-                except aiohttp.ClientError as exc:
-                    return None, repr(exc)
-        return await asyncio.gather(*(one(i, body) for i, body in enumerate(bodies)))
-
-
-def post_buys(url: str, bodies: list[dict], concurrency: int = 50, headers: list[dict] | None = None) -> list:
-    """POST every body to web's /api/buy; returns (status, JSON answer) per body, in order."""
-    return asyncio.run(_post_all(url, bodies, concurrency, headers))
-
-
-@contextmanager
-def traffic(url: str, users: int, burst: int = 20, pause_s: float = 0.0):
-    """Bursts of `burst` buys (20 at once) for `users` users, again and again until the block ends.
-    Yields the list that collects (status, answer) for every buy."""
-    results: list = []
-    stop = threading.Event()
-
-    def send() -> None:
-        i = 0
-        while not stop.is_set():
-            results.extend(post_buys(url, [buy_body(f"user-{(i + k) % users}") for k in range(burst)], 20))
-            i += burst
-            time.sleep(pause_s)
-
-    sender = threading.Thread(target=send)
-    sender.start()
-    try:
-        yield results
-    finally:
-        stop.set()
-        sender.join()
-
-
-def accepted_ids(results: list) -> list[str]:
-    return [answer["id"] for status, answer in results if status == 202]

@@ -6,11 +6,13 @@ user is the token's customer claim; the command runs again when the token is wit
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 
 import aiohttp
 import jwt
+
+from scripts.stack.errors import StackError
+from scripts.stack.process import run
 
 RENEW_BEFORE_S = 60.0
 
@@ -27,7 +29,10 @@ class BearerToken:
         self.renew()
 
     def renew(self) -> None:
-        done = subprocess.run(self.command, shell=True, capture_output=True, text=True, timeout=30)
+        try:
+            done = run(self.command, check=False, timeout=30, shell=True)
+        except StackError as exc:  # it did not finish in time
+            raise TokenCommandError(f"--token-command: {exc}") from None
         token = done.stdout.strip()
         if done.returncode != 0 or not token:
             raise TokenCommandError(f"--token-command exited {done.returncode} and printed no token: "

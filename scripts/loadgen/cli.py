@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import signal
 import sys
 import uuid
@@ -28,7 +29,7 @@ from .lag_sampling import sample_lag
 from .outcomes import Run
 from .reporting import plot, print_summary, progress, report
 from .sending import REQUEST_TIMEOUT_S, Sender, send
-from .verifying import verify
+from .verifying import READ_RATE, verify
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, help="random seed for users, items and prices")
     parser.add_argument("--verify", action="store_true", help="check every accepted purchase becomes visible once")
     parser.add_argument("--verify-timeout", type=float, default=30.0, help="seconds to wait for visibility")
+    parser.add_argument("--read-rate", type=float, default=READ_RATE,
+                        help="history reads a second while verifying, at most (its own load stays small)")
     parser.add_argument("--lag", action="store_true", help="sample the consumer group's lag from Kafka")
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
     parser.add_argument("--group", default=os.environ.get("KAFKA_CONSUMER_GROUP", "purchase-group"))
@@ -62,8 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.burst = 1000
     if (args.rate is not None and args.rate <= 0) or (args.burst is not None and args.burst <= 0):
         parser.error("--rate and --burst must be positive")
-    if args.concurrency < 1 or args.users < 1 or args.duration <= 0:
-        parser.error("--concurrency, --users and --duration must be positive")
+    if args.concurrency < 1 or args.users < 1 or args.duration <= 0 or args.read_rate <= 0:
+        parser.error("--concurrency, --users, --duration and --read-rate must be positive")
     return args
 
 
@@ -90,7 +93,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         renewal = asyncio.create_task(token.keep_fresh(session)) if token else None
         helpers = []
         if args.verify:
-            helpers.append(asyncio.create_task(verify(session, sender.url, run, sent, args.verify_timeout)))
+            helpers.append(asyncio.create_task(verify(session, sender.url, run, sent, args.verify_timeout,
+                                                      args.read_rate)))
         if args.lag:
             helpers.append(asyncio.create_task(
                 sample_lag(args.bootstrap, args.group, args.topic, run, sent, args.lag_settle)))
@@ -109,6 +113,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             stopped.cancel()
         if renewal:
             renewal.cancel()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    run.cpu_s = usage.ru_utime + usage.ru_stime
     result = report(run, args.verify)
     if args.plot:
         plot(run, args.plot)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from scripts.lag import LagReader
+from services.common.lag import LagReader
 
 from .outcomes import Run
 
@@ -14,7 +14,7 @@ async def sample_lag(bootstrap: str, group: str, topic: str, run: Run, until: as
                      settle_s: float, every_s: float = 0.5) -> None:
     """Lag during the run and for up to `settle_s` after it, until it is back to zero."""
     loop = asyncio.get_running_loop()
-    reader = await loop.run_in_executor(None, LagReader, bootstrap, group, topic)
+    reader = await loop.run_in_executor(None, LagReader.at, bootstrap, group, topic)
     origin = time.monotonic()
     stop_at: float | None = None
     try:

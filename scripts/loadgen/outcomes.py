@@ -27,6 +27,9 @@ class Run:
     unreadable: list[str] = field(default_factory=list)  # users whose history could not be read at the end
     duplicated: list[str] = field(default_factory=list)  # in a history more than once
     unexpected: int = 0  # in this run's users' histories, but never accepted by this run
+    reads: int = 0  # history reads the verifier made
+    read_rate: float = 0.0  # a second, over the verification
+    cpu_s: float = 0.0  # the load generator's own CPU time (user + system), sending and verifying
 
     @property
     def accepted(self) -> list[Outcome]:

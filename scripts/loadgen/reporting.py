@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from collections import Counter
@@ -42,6 +43,9 @@ def report(run: Run, verified: bool) -> dict[str, Any]:
         "rate": round(len(run.outcomes) / elapsed, 1),
         "latency_ms": latency_summary([o.latency_ms for o in run.outcomes if o.status is not None]),
         "interrupted": run.interrupted,
+        # Its own cost: CPU seconds over the run's wall time, as a share of the machine's cores.
+        "client_cpu_s": round(run.cpu_s, 2),
+        "client_cpu_share": round(run.cpu_s / max(time.monotonic() - run.started, 1e-6) / (os.cpu_count() or 1), 3),
     }
     if verified:
         result["verify"] = {
@@ -50,6 +54,7 @@ def report(run: Run, verified: bool) -> dict[str, Any]:
             "unexpected": run.unexpected,
             "unreadable_users": len(run.unreadable), "unreadable_user_ids": run.unreadable[:20],
             "visible_ms": latency_summary(list(run.visible_ms.values())),
+            "reads": run.reads, "read_rate": round(run.read_rate, 1),
         }
     if run.lag:
         result["lag"] = run.lag
@@ -66,13 +71,14 @@ def print_summary(result: dict[str, Any]) -> None:
         f"statuses    2xx={counts['2xx']} 4xx={counts['4xx']} 5xx={counts['5xx']} "
         f"connection errors={counts['connection_errors']}   {result['statuses']}",
         f"latency ms  p50={lat['p50']} p90={lat['p90']} p99={lat['p99']} max={lat['max']}",
+        f"client      {result['client_cpu_s']} s of CPU, {result['client_cpu_share']:.1%} of the machine's cores",
     ]
     if "verify" in result:
         v = result["verify"]
         lines.append(f"verify      missing={v['missing']} duplicated={v['duplicated']} unexpected={v['unexpected']} "
                      f"unreadable users={v['unreadable_users']}"
                      f"  visible after ms p50={v['visible_ms']['p50']} p90={v['visible_ms']['p90']} "
-                     f"p99={v['visible_ms']['p99']}")
+                     f"p99={v['visible_ms']['p99']}  ({v['reads']} history reads, {v['read_rate']}/s)")
         if v["missing_ids"]:
             lines.append(f"            missing ids (first 20): {', '.join(v['missing_ids'])}")
         if v["unreadable_user_ids"]:

@@ -11,6 +11,7 @@ import aiohttp
 
 from services.core.purchase import ITEMS
 
+from .keyed import post_buy
 from .outcomes import Outcome, Run
 
 REQUEST_TIMEOUT_S = 10.0
@@ -30,14 +31,9 @@ class Sender:
     async def one(self, session: aiohttp.ClientSession, run: Run) -> None:
         user, body = self.body()
         started = time.monotonic()
-        try:
-            async with session.post(f"{self.url}/api/buy", json=body) as response:
-                answer = await response.json(content_type=None) if response.status == 202 else None
-                status = response.status
-        except (TimeoutError, aiohttp.ClientError, ValueError):
-            status, answer = None, None
+        status, answer = await post_buy(session, self.url, body)
         run.outcomes.append(Outcome(user, started, (time.monotonic() - started) * 1000, status,
-                                    answer.get("id") if answer else None))
+                                    answer.get("id") if status == 202 else None))
 
 
 async def send(sender: Sender, session: aiohttp.ClientSession, run: Run, count: int, concurrency: int,

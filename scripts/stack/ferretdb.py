@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import subprocess
 from pathlib import Path
 
+from . import gomodule
+from .errors import StackError, say
+from .paths import CACHE, ROOT, remove_tree
 from .postgres import PostgreSQL
-from .process import CACHE, ROOT, Server, StackError, free_port, remove_tree, require, run, say, writable_copy
+from .process import Server, free_port
 
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
@@ -29,27 +29,18 @@ def ferretdb_binary() -> Path:
     binary = CACHE / f"ferretdb-{FERRETDB_VERSION}" / f"ferretdb-{patch_id}"
     if binary.exists():
         return binary
-    go = require("go")
-    say(f"downloading FerretDB {FERRETDB_VERSION} source from the Go module proxy")
-    listing = subprocess.run([go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"],
-                             capture_output=True, text=True, cwd=CACHE)
-    if listing.returncode != 0:
-        raise StackError(f"go mod download of FerretDB failed:\n{listing.stdout}{listing.stderr}")
-    module_dir = Path(json.loads(listing.stdout)["Dir"])
-    source = CACHE / f"ferretdb-{FERRETDB_VERSION}" / "src"
-    writable_copy(module_dir, source)
-    # git apply as a plain patch tool: the ceiling keeps it from taking an enclosing repository as its own.
-    run([require("git"), "apply", str(FERRETDB_PATCH)], f"applying {FERRETDB_PATCH.name}", cwd=source,
-        env={**os.environ, "GIT_CEILING_DIRECTORIES": str(source.parent)})
-    # A build outside FerretDB's own tooling must say which version it is, or the binary refuses to start.
-    (source / "build" / "version" / "version.txt").write_text(FERRETDB_VERSION + "\n")
-    build = [go, "build", "-trimpath", "-o", str(binary), "./cmd/ferretdb"]
+    source = gomodule.patched_copy(FERRETDB_MODULE, FERRETDB_VERSION, CACHE / f"ferretdb-{FERRETDB_VERSION}" / "src",
+                                   FERRETDB_PATCH)
     try:
-        run(build, "building FerretDB (a minute or two the first time)", cwd=source)
-    except StackError:
-        say(f"retrying with GOTOOLCHAIN={FERRETDB_FALLBACK_TOOLCHAIN}")
-        run(build, "building FerretDB", cwd=source, env={**os.environ, "GOTOOLCHAIN": FERRETDB_FALLBACK_TOOLCHAIN})
-    remove_tree(source)
+        # A build outside FerretDB's own tooling must say which version it is, or the binary refuses to start.
+        (source / "build" / "version" / "version.txt").write_text(FERRETDB_VERSION + "\n")
+        try:
+            gomodule.build("FerretDB", source, binary, "./cmd/ferretdb", GOTOOLCHAIN="auto")
+        except StackError:
+            say(f"retrying with GOTOOLCHAIN={FERRETDB_FALLBACK_TOOLCHAIN}")
+            gomodule.build("FerretDB", source, binary, "./cmd/ferretdb", GOTOOLCHAIN=FERRETDB_FALLBACK_TOOLCHAIN)
+    finally:
+        remove_tree(source)
     return binary
 
 
@@ -68,13 +59,13 @@ class FerretDB(Server):
         self.postgres = PostgreSQL(self.data_dir / "postgres", postgres_port or free_port())
 
     @property
-    def uri(self) -> str:
+    def address(self) -> str:
         return f"mongodb://{self.host}:{self.port}/"
 
     def command(self) -> list[str]:
         # plan_cache_mode: see postgres.py (the history index and FerretDB's prepared statements).
         return [str(self.binary), "--handler=postgresql",
-                f"--postgresql-url={self.postgres.url}?plan_cache_mode=force_custom_plan",
+                f"--postgresql-url={self.postgres.address}?plan_cache_mode=force_custom_plan",
                 "--test-enable-sort-limit-pushdown",  # FERRETDB_PATCH's
                 f"--listen-addr={self.host}:{self.port}", "--state-dir=-", "--debug-addr=-",
                 "--telemetry=disable", "--log-level=warn"]

@@ -9,20 +9,23 @@ Three of them make the production-shaped cluster of kafka_cluster.py.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import shutil
-import time
 import uuid
 from pathlib import Path
 
 from services.api.topics import ensure_topics
-from services.core.config import KafkaConfig
+from services.core.config import KafkaConfig, TopicsConfig
 
-from .process import CACHE, ROOT, Server, StackError, free_port, require, run
+from .kafka_security import KafkaSecurity
+from .paths import CACHE, ROOT, require
+from .process import Server, free_port, step
+from .waiting import until
 
 KAFKA_POM = ROOT / "scripts" / "kafka" / "pom.xml"
 KAFKA_LOG4J = ROOT / "scripts" / "kafka" / "log4j2.xml"
 KAFKA_VERSION = "4.1.1"
-TOPIC_PARTITIONS = 8
+TOPIC_PARTITIONS = TopicsConfig.partitions  # as the topics Job makes it
 # Kafka's internal topics, as named in its `<name>.replication.factor` and `<name>.min.isr` settings.
 INTERNAL_TOPICS = ("offsets.topic", "transaction.state.log", "share.coordinator.state.topic")
 
@@ -36,7 +39,7 @@ def kafka_libs() -> Path:
     mvn = require("mvn")
     if libs.exists():
         shutil.rmtree(libs)
-    run([mvn, "-B", "-q", "-f", str(KAFKA_POM), "dependency:copy-dependencies",
+    step([mvn, "-B", "-q", "-f", str(KAFKA_POM), "dependency:copy-dependencies",
          "-DincludeScope=runtime", f"-DoutputDirectory={libs}"],
         f"fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central")
     (libs / ".complete").touch()
@@ -53,11 +56,12 @@ class KafkaServer(Server):
 
     def __init__(self, data_dir: Path, port: int = 9092, controller_port: int | None = None,
                  heap: str = "512m", cluster_id: str | None = None, node_id: int = 1,
-                 voters: str | None = None, host: str = "127.0.0.1", controller_host: str = "127.0.0.1") -> None:
+                 voters: str | None = None, host: str = "127.0.0.1", controller_host: str = "127.0.0.1",
+                 security: KafkaSecurity | None = None) -> None:
         """One node, its own controller quorum; or, with `voters` ("1@host:port,2@..."), one node of a
         cluster with that static quorum (kafka_cluster.py), whose internal topics have 3 replicas.
         `host`: the address its clients reach it at; `controller_host`: its controller listener's (loopback,
-        unless the nodes are hosts of their own)."""
+        unless the nodes are hosts of their own). `security`: SASL/SCRAM and ACLs (kafka_security.py)."""
         super().__init__(data_dir, port, host)
         self.controller_port = controller_port or free_port()
         self.controller_host = controller_host
@@ -65,24 +69,29 @@ class KafkaServer(Server):
         self.cluster_id = cluster_id or new_cluster_id()
         self.node_id = node_id
         self.voters = voters
+        self.security = security
         self.libs = kafka_libs()
 
-    @property
-    def bootstrap(self) -> str:
-        return f"{self.host}:{self.port}"
+    def admin_config(self, **names: str) -> KafkaConfig:
+        """How an admin connects (with SASL: as the admin principal); `names`: KAFKA_TOPIC and friends."""
+        if self.security is None:
+            return KafkaConfig.from_env({"KAFKA_BOOTSTRAP_SERVERS": self.address, **names})
+        return self.security.config(self.address, **names)
 
     def _properties(self) -> Path:
         path = self.data_dir / "server.properties"
         logs = self.data_dir / "logs"
+        client = "PLAINTEXT" if self.security is None else "SASL_PLAINTEXT"
         path.write_text("\n".join([
             "process.roles=broker,controller",
             f"node.id={self.node_id}",
             *self._quorum(),
-            f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.controller_host}:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
+            f"listeners={client}://{self.host}:{self.port},CONTROLLER://{self.controller_host}:{self.controller_port}",
+            f"advertised.listeners={client}://{self.host}:{self.port}",
             "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"inter.broker.listener.name={client}",
+            f"listener.security.protocol.map={client}:{client},CONTROLLER:PLAINTEXT",
+            *(self.security.broker_properties(client) if self.security else []),
             f"log.dirs={logs}",
             "offsets.topic.num.partitions=8",
             # Topics are created by us, with their partitions; never by a client's typo.
@@ -122,7 +131,8 @@ class KafkaServer(Server):
         # `--cluster-id=ID`, one argument: one id in 64 starts with '-', which as a separate argument the
         # storage tool's parser takes for an option ("expected one argument").
         standalone = ["--standalone"] if self.voters is None else []
-        run(self._java("kafka.tools.StorageTool", "format", *standalone, f"--cluster-id={self.cluster_id}",
+        scram = self.security.format_arguments() if self.security else []
+        step(self._java("kafka.tools.StorageTool", "format", *standalone, f"--cluster-id={self.cluster_id}", *scram,
                        "-c", str(properties)), f"formatting Kafka storage (node {self.node_id})")
 
     def command(self) -> list[str]:
@@ -132,29 +142,36 @@ class KafkaServer(Server):
         """`wait_ready`: until it answers requests (a cluster's node cannot before a quorum is up)."""
         super().start(timeout)
         if wait_ready:
-            wait_for_kafka(self.bootstrap, timeout)
+            wait_for_kafka(self.admin_config(), timeout)
 
 
-def wait_for_kafka(bootstrap: str, timeout: float = 60.0) -> None:
+def wait_for_kafka(kafka: KafkaConfig | str, timeout: float = 60.0) -> None:
+    """Until Kafka answers (`kafka`: how to reach it, or a plaintext bootstrap address)."""
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    deadline = time.monotonic() + timeout
-    while True:
+    if isinstance(kafka, str):
+        kafka = KafkaConfig(bootstrap_servers=kafka)
+    failure: list[KafkaError] = []
+
+    def answers() -> bool:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+            admin = KafkaAdminClient(**kafka.client_options(), request_timeout_ms=5000)
             admin.list_topics()
             admin.close()
-            return
+            return True
         except KafkaError as exc:
-            if time.monotonic() > deadline:
-                raise StackError(f"Kafka at {bootstrap} not ready after {timeout:.0f}s: {exc!r}") from exc
-            time.sleep(0.5)
+            failure[:] = [exc]
+            return False
+
+    until(answers, timeout, lambda: f"Kafka at {kafka.bootstrap_servers} to answer (last: {failure[0]!r})",
+          interval=0.5)
 
 
-def create_topics(bootstrap: str, topic: str, dead_letter_topic: str | None = None,
+def create_topics(kafka: KafkaConfig | str, topic: str, dead_letter_topic: str | None = None,
                   partitions: int = TOPIC_PARTITIONS, replication_factor: int = 1) -> None:
-    """The purchases topic with its partitions, and its dead-letter topic (the services' own code does it)."""
-    config = KafkaConfig(bootstrap_servers=bootstrap, topic=topic,
-                         dead_letter_topic=dead_letter_topic or f"{topic}.dlq")
+    """The purchases topic with its partitions, and its dead-letter topic (the services' own code does it).
+    `kafka`: how to reach Kafka (its security settings), or a plaintext bootstrap address."""
+    base = KafkaConfig(bootstrap_servers=kafka) if isinstance(kafka, str) else kafka
+    config = dataclasses.replace(base, topic=topic, dead_letter_topic=dead_letter_topic or f"{topic}.dlq")
     ensure_topics(config, partitions, replication_factor)

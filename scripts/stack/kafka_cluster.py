@@ -7,11 +7,11 @@ write needs two in-sync replicas, so any one node may fail. A static controller 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from .kafka import KafkaServer, new_cluster_id, wait_for_kafka
-from .process import StackError, free_port
+from .process import free_port
+from .waiting import until
 
 REPLICATION_FACTOR = 3
 
@@ -32,8 +32,8 @@ class KafkaCluster:
                       for node, (host, (port, controller)) in enumerate(zip(hosts, ports, strict=True), 1)]
 
     @property
-    def bootstrap(self) -> str:
-        return ",".join(node.bootstrap for node in self.nodes)
+    def address(self) -> str:
+        return ",".join(node.address for node in self.nodes)
 
     def start(self, timeout: float = 120.0) -> None:
         """Every node, then until the cluster answers with all of its brokers registered."""
@@ -42,27 +42,24 @@ class KafkaCluster:
             node.spawn()
         for node in self.nodes:
             node.wait_open(timeout)
-        wait_for_kafka(self.bootstrap, timeout)
+        wait_for_kafka(self.address, timeout)
         self.wait_for_brokers(len(self.nodes), timeout)
 
     def wait_for_brokers(self, count: int, timeout: float = 60.0) -> None:
         from kafka.admin import KafkaAdminClient
         from kafka.errors import KafkaError
 
-        deadline = time.monotonic() + timeout
-        while True:
+        def registered() -> bool:
             try:
-                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+                admin = KafkaAdminClient(bootstrap_servers=self.address, request_timeout_ms=5000)
                 try:
-                    if len(admin.describe_cluster()["brokers"]) >= count:
-                        return
+                    return len(admin.describe_cluster()["brokers"]) >= count
                 finally:
                     admin.close()
             except KafkaError:
-                pass
-            if time.monotonic() > deadline:
-                raise StackError(f"the Kafka cluster did not register {count} brokers in {timeout:.0f}s")
-            time.sleep(0.5)
+                return False
+
+        until(registered, timeout, f"the Kafka cluster to register {count} brokers", interval=0.5)
 
     def stop(self) -> None:
         for node in self.nodes:

@@ -22,8 +22,11 @@ from pathlib import Path
 
 import requests
 
-from .process import CACHE, Server, StackError, http_ready, remove_tree, require, run
+from .errors import StackError
+from .paths import CACHE, remove_tree, require
+from .process import Server, step
 from .token import access_token
+from .waiting import http_ready
 
 KEYCLOAK_VERSION = "26.7.3"
 ADMIN = ("admin", "admin-password")  # the bootstrap admin of a throwaway, loopback-only server
@@ -38,7 +41,7 @@ def keycloak_home() -> Path:
     require("java")
     mvn = require("mvn")
     download = CACHE / "keycloak-download"
-    run([mvn, "-B", "-q", "dependency:copy",
+    step([mvn, "-B", "-q", "dependency:copy",
          f"-Dartifact=org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:zip", f"-DoutputDirectory={download}"],
         f"fetching Keycloak {KEYCLOAK_VERSION} from Maven Central (170 MiB)")
     if home.exists():
@@ -48,7 +51,7 @@ def keycloak_home() -> Path:
     for script in (home / "bin").glob("*.sh"):
         script.chmod(0o755)
     remove_tree(download)
-    run([str(home / "bin" / "kc.sh"), "build", "--db=dev-mem"], "building Keycloak for an in-memory database",
+    step([str(home / "bin" / "kc.sh"), "build", "--db=dev-mem"], "building Keycloak for an in-memory database",
         env=_java_env())
     (home / ".complete").touch()
     return home
@@ -110,11 +113,11 @@ class Keycloak(Server):
         self.env = {**_java_env(), "KC_BOOTSTRAP_ADMIN_USERNAME": ADMIN[0], "KC_BOOTSTRAP_ADMIN_PASSWORD": ADMIN[1]}
 
     @property
-    def url(self) -> str:
+    def address(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def issuer(self, realm: str) -> str:
-        return f"{self.url}/realms/{realm}"
+        return f"{self.address}/realms/{realm}"
 
     def command(self) -> list[str]:
         return [str(self.home / "bin" / "kc.sh"), "start", "--optimized", "--http-enabled=true",
@@ -143,13 +146,13 @@ class Keycloak(Server):
     # --- set-up through the admin REST API ---
 
     def _admin_headers(self) -> dict[str, str]:
-        response = requests.post(f"{self.url}/realms/master/protocol/openid-connect/token", timeout=10, data={
+        response = requests.post(f"{self.address}/realms/master/protocol/openid-connect/token", timeout=10, data={
             "grant_type": "password", "client_id": "admin-cli", "username": ADMIN[0], "password": ADMIN[1]})
         response.raise_for_status()
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     def admin(self, method: str, path: str, **kwargs) -> requests.Response:
-        response = requests.request(method, f"{self.url}/admin/realms{path}", headers=self._admin_headers(),
+        response = requests.request(method, f"{self.address}/admin/realms{path}", headers=self._admin_headers(),
                                     timeout=30, **kwargs)
         if response.status_code >= 400:
             raise StackError(f"Keycloak {method} {path}: {response.status_code} {response.text[:300]}")
@@ -182,6 +185,11 @@ class Keycloak(Server):
         component = next(c for c in self.admin("GET", f"/{realm}/components", params={"name": name}).json())
         keys = self.admin("GET", f"/{realm}/keys").json()["keys"]
         return next(k["kid"] for k in keys if k.get("providerId") == component["id"] and k.get("use") == "SIG")
+
+    def withdraw_signing_key(self, realm: str, kid: str) -> None:
+        """Remove a key from the realm (as after a leak): it is no longer published, so nothing it signed verifies."""
+        key = next(k for k in self.admin("GET", f"/{realm}/keys").json()["keys"] if k.get("kid") == kid)
+        self.admin("DELETE", f"/{realm}/components/{key['providerId']}")
 
     def password_token(self, shop: ShopRealm, username: str, password: str) -> str:
         """An access token for a customer, by the password grant (tests and load runs; the page uses the code flow)."""

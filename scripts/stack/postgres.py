@@ -32,11 +32,12 @@ import pwd
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 from pathlib import Path
 
-from .process import Server, StackError, run
+from .errors import StackError
+from .netns import inside
+from .process import Server, run, step, succeeds
 
 COLLECTION = "purchases"
 INSTALL_HINT = ("PostgreSQL's server is not installed: on Debian/Ubuntu `apt-get install postgresql`, "
@@ -109,7 +110,7 @@ class PostgreSQL(Server):
         self.scratch: Path | None = None
 
     @property
-    def url(self) -> str:
+    def address(self) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
 
     def popen_options(self) -> dict:
@@ -118,8 +119,7 @@ class PostgreSQL(Server):
         return {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": [], "cwd": "/"}
 
     def _reachable_by_user(self, folder: Path) -> bool:
-        probe = subprocess.run(["test", "-w", str(folder)], **self.popen_options())
-        return probe.returncode == 0
+        return succeeds(["test", "-w", str(folder)], **self.popen_options())
 
     def prepare(self) -> None:
         if self.user is not None:
@@ -133,7 +133,7 @@ class PostgreSQL(Server):
                 self.cluster = self.scratch / "cluster"
         if (self.cluster / "PG_VERSION").exists():
             return
-        run([str(self.bin / "initdb"), "-D", str(self.cluster), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
+        step([str(self.bin / "initdb"), "-D", str(self.cluster), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
              "--locale=C", "--no-sync"], "creating a PostgreSQL cluster for FerretDB", **self.popen_options())
 
     def command(self) -> list[str]:
@@ -148,12 +148,9 @@ class PostgreSQL(Server):
 
     def sql(self, statements: str) -> str:
         psql = shutil.which("psql") or str(self.bin / "psql")
-        inside = [] if self.netns is None else ["ip", "netns", "exec", self.netns]  # its loopback, not ours
-        result = subprocess.run([*inside, psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-A", "-t", self.url],
-                                input=statements, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise StackError(f"psql failed: {result.stderr.strip()}")
-        return result.stdout
+        # Inside its namespace, if it has one: its loopback is not ours.
+        return run([*inside(self.netns), psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-A", "-t", self.address], "psql",
+                   input=statements).stdout
 
     def stop(self, timeout: float = 20.0) -> None:
         super().stop(timeout)
@@ -164,6 +161,6 @@ class PostgreSQL(Server):
     @property
     def version(self) -> str:
         """The server's version, e.g. "15.18"."""
-        printed = subprocess.run([str(self.bin / "postgres"), "--version"], capture_output=True, text=True).stdout
+        printed = run([str(self.bin / "postgres"), "--version"], check=False).stdout
         found = re.search(r"\(PostgreSQL\) (\S+)", printed)  # "postgres (PostgreSQL) 15.18 (Debian ...)"
         return found.group(1) if found else "?"

@@ -1,100 +1,108 @@
-"""The foundation of the local stack: paths, errors, messages, and child processes started and stopped by
-their process id (a server waited for on its port or its HTTP readiness, a one-off tool run to completion).
+"""Processes, started and stopped by their process id: `run()` for a command run to its end (every subprocess in
+scripts/ goes through it, or through `spawn()` for one that keeps running), and `Server`, a child that listens,
+waited for on its port and stopped by a signal, then SIGKILL.
 
 Every server module of the stack (kafka.py, postgres.py, ferretdb.py, service.py) builds on this one; so do the
-control plane (scripts/controlplane) and the tools (scripts/tools.py, scripts/images.py).
+control plane (scripts/controlplane) and the tools (scripts/tools.py, scripts/images.py). Paths and the tools'
+whereabouts are in paths.py, errors in errors.py, waiting in waiting.py, network namespaces in netns.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
-import requests
+from .errors import StackError, TimedOut, say
+from .netns import connect_probe, in_namespace
+from .paths import ROOT
+from .waiting import until
 
-ROOT = Path(__file__).resolve().parents[2]
-CACHE = Path(os.environ.get("PURCHASE_CACHE") or Path.home() / ".cache" / "purchase-system")
-
-INSTALL_HINTS = {
-    "java": "a JDK 17 or newer (Debian: apt-get install openjdk-17-jdk-headless)",
-    "mvn": "Apache Maven (Debian: apt-get install maven)",
-    "go": "Go 1.22 or newer (https://go.dev/doc/install, or Debian: apt-get install golang)",
-    "git": "git (Debian: apt-get install git)",
-}
+Finished = subprocess.CompletedProcess  # a command run() ran
+Running = subprocess.Popen  # a command spawn() started
+TAIL_LINES = 25  # of a failed command's output, in its error
 
 
-class StackError(RuntimeError):
-    pass
+def run(command: Sequence[str] | str, what: str | None = None, *, check: bool = True, timeout: float | None = None,
+        input: str | None = None, error: type[StackError] = StackError, **options) -> Finished:
+    """Run `command` to its end, its output captured as text, and return it (returncode, stdout, stderr).
 
+    `what` names it in errors (else its program and first words). With `check`, a non-zero exit is an `error`
+    (a StackError) with the output's last lines; a `timeout` passed kills it and is an `error` either way. A
+    string command runs in a shell (`shell=True` in `options`).
 
-def say(message: str) -> None:
-    try:
-        print(f"[stack] {message}", file=sys.stderr, flush=True)
-    except OSError:  # the terminal or pipe is gone: stopping what we started matters more than saying so
-        pass
-
-
-def require(tool: str, hint: str | None = None) -> str:
-    """The tool's path, on PATH or in /usr/sbin and /sbin (where Debian puts runc); StackError with `hint` (or
-    INSTALL_HINTS') when it is not installed."""
-    path = shutil.which(tool) or next((str(p) for p in (Path("/usr/sbin") / tool, Path("/sbin") / tool)
-                                       if p.exists()), None)
-    if path is None:
-        raise StackError(f"'{tool}' is not installed: install {hint or INSTALL_HINTS[tool]}")
-    return path
-
-
-def run(cmd: list[str], what: str, **kwargs) -> None:
-    say(f"{what}: {' '.join(cmd[:4])} ...")
-    started = time.monotonic()
-    # Not subprocess.run(): a Ctrl-C inside its Popen() (after the fork) left the child running, with no handle
-    # to stop it (seen: `make dev` stopped while formatting Kafka's storage left the format tool behind).
-    # A Ctrl-C held off during Popen() is raised as the `with` ends: inside the try, so the child is stopped.
+    Not subprocess.run(): a Ctrl-C inside its Popen() (after the fork) left the child running, with no handle to
+    stop it (seen: `make dev` stopped while formatting Kafka's storage left the format tool behind). A Ctrl-C held
+    off during Popen() is raised as the `with` ends: inside the try, so the child is stopped."""
+    name = what or _name(command)
     process = None
     try:
         with signals_deferred():
-            process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
-        stdout, stderr = process.communicate()
+            process = subprocess.Popen(command, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options)
+        try:
+            stdout, stderr = process.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise error(f"{name} did not finish in {timeout:.0f}s") from None
     except BaseException:
-        if process is not None:
+        if process is not None and process.poll() is None:
             process.kill()
             process.wait()
         raise
-    if process.returncode != 0:
-        tail = "\n".join((stdout + stderr).strip().splitlines()[-25:])
-        raise StackError(f"{what} failed (exit {process.returncode}):\n{tail}")
+    if check and process.returncode != 0:
+        tail = "\n".join((stdout + stderr).strip().splitlines()[-TAIL_LINES:])
+        raise error(f"{name} failed (exit {process.returncode}):\n{tail}")
+    return Finished(command, process.returncode, stdout, stderr)
+
+
+def step(command: Sequence[str], what: str, **options) -> Finished:
+    """run() a long step of a build or a start, saying so before and after."""
+    say(f"{what}: {' '.join(command[:4])} ...")
+    started = time.monotonic()
+    finished = run(command, what, **options)
     say(f"{what}: done in {time.monotonic() - started:.0f}s")
+    return finished
 
 
-def writable_copy(module_dir: Path, dest: Path) -> None:
-    """A copy of a Go module's source that we may change and delete: the module cache's files and folders are
-    read-only (the top folder too; as a normal user that made deleting the copy fail), and so are their copies."""
-    remove_tree(dest)
-    shutil.copytree(module_dir, dest)
-    for path in (dest, *dest.rglob("*")):
-        path.chmod(path.stat().st_mode | 0o200)
+def _name(command: Sequence[str] | str) -> str:
+    """A command's name for messages: the program and its first words that are neither options nor paths."""
+    if isinstance(command, str):
+        return command[:60]
+    words = [word for word in command[1:] if not word.startswith("-") and "/" not in word]
+    return " ".join([Path(command[0]).name, *words[:2]])
 
 
-def remove_tree(tree: Path) -> None:
-    """Delete a tree, also one left read-only by a copy that was interrupted before it was made writable."""
-    if not tree.exists():
-        return
-    for path in (tree, *tree.rglob("*")):
-        if path.is_dir():
-            path.chmod(path.stat().st_mode | 0o700)
-    shutil.rmtree(tree)
+def succeeds(command: Sequence[str], **options) -> bool:
+    """Does `command` exit 0 (its output discarded)."""
+    try:
+        return run(command, check=False, **options).returncode == 0
+    except (StackError, OSError):
+        return False
 
 
-# --- running servers -------------------------------------------------------------------------------
+def version_of(command: Sequence[str], word: int = 2) -> str:
+    """The `word`-th word of what `command` (a --version) prints, or that the tool is not installed."""
+    try:
+        return run(command, check=False).stdout.split()[word]
+    except (StackError, OSError, IndexError):
+        return "(not installed)"
+
+
+def spawn(command: Sequence[str], output: IO | None, *, errors_too: bool = True, **options) -> Running:
+    """Start `command` and leave it running: stdin closed, stdout into `output` (None: discarded), stderr there too
+    (or discarded). A Ctrl-C during the fork is held off, as in run()."""
+    with signals_deferred():
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                stdout=output if output is not None else subprocess.DEVNULL,
+                                stderr=subprocess.STDOUT if errors_too and output is not None else subprocess.DEVNULL,
+                                **options)
+
 
 _handed_out: set[int] = set()
 
@@ -140,7 +148,7 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 class Server:
     """A child process we started, with its output in a log file; stopped by its pid with `stop_signal`, then
-    SIGKILL if it has not exited in time."""
+    SIGKILL if it has not exited in time. `with server:` starts it and stops it."""
 
     name = "server"
     env: dict[str, str] | None = None  # the child's environment; None inherits ours
@@ -151,7 +159,7 @@ class Server:
         self.data_dir = Path(data_dir)
         self.port = port
         self.host = host
-        self.process: subprocess.Popen | None = None
+        self.process: Running | None = None
         self.log_path = self.data_dir / f"{self.name}.log"
 
     def command(self) -> list[str]:
@@ -177,37 +185,35 @@ class Server:
         command, options = self.command(), {"env": self.env, "cwd": ROOT, **self.popen_options()}
         if self.netns is not None:
             command, options = in_namespace(self.netns, command, options)
-        log = open(self.log_path, "ab")
         # A session of its own: Ctrl-C in a terminal reaches only our supervisor, which stops us in order.
-        with signals_deferred():
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True, **options)
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.process = spawn(command, log, start_new_session=True, **options)
 
     @property
-    def endpoint(self) -> str:
-        """Where it listens, for messages."""
+    def address(self) -> str:
+        """Where a client reaches it: host:port here; a URL or URI where the server's clients take one."""
         return f"{self.host}:{self.port}"
+
+    def exit_code(self) -> int | None:
+        """None while it runs (or before it started)."""
+        return None if self.process is None else self.process.poll()
+
+    def where_to_look(self) -> str:
+        return f"; see {self.log_path}"
 
     def listening(self) -> bool:
         """Does it take connections yet: its port is open (a server on a unix socket says otherwise)."""
         if self.netns is not None:  # asked from inside: its loopback is not ours
-            probe = ["ip", "netns", "exec", self.netns, sys.executable, "-c",
-                     "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1)",
-                     self.host, str(self.port)]
-            return subprocess.run(probe, capture_output=True).returncode == 0
+            return succeeds(connect_probe(self.netns, self.host, self.port))
         return port_open(self.port, self.host)
 
     def wait_open(self, timeout: float) -> None:
         """Until the process listens; StackError (and the process killed) if it exits or times out."""
-        deadline = time.monotonic() + timeout
-        while not self.listening():
-            if self.process.poll() is not None:
-                raise StackError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
-            if time.monotonic() > deadline:
-                self.kill()
-                raise StackError(f"{self.name} did not open {self.endpoint} in {timeout:.0f}s; see {self.log_path}")
-            time.sleep(0.1)
+        try:
+            until(self.listening, timeout, f"{self.name} to listen on {self.host}:{self.port}", self)
+        except TimedOut:
+            self.kill()
+            raise
 
     def stop(self, timeout: float = 20.0) -> None:
         """`stop_signal`, then SIGKILL if it has not exited in time."""
@@ -224,47 +230,9 @@ class Server:
             self.process.kill()
             self.process.wait()
 
+    def __enter__(self):
+        self.start()
+        return self
 
-def in_namespace(netns: str, command: list[str], options: dict) -> tuple[list[str], dict]:
-    """`command` run inside a network namespace: `ip netns exec` (root) enters it, then, if the options asked for
-    another user, setpriv becomes that user; each execs the next, so the process id is the server's own."""
-    options = dict(options)
-    uid, gid = options.pop("user", None), options.pop("group", None)
-    options.pop("extra_groups", None)
-    become = [] if uid is None else [require("setpriv"), f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
-    return [require("ip"), "netns", "exec", netns, *become, *command], options
-
-
-def fetch_command(argv: list[str], usage: str, steps: list[tuple[str, Callable[[], object]]]) -> int:
-    """`python -m scripts.<module> fetch`: run each step once, saying what it made; 1 with the reason if one fails."""
-    if argv[1:] != ["fetch"]:
-        print(usage, file=sys.stderr)
-        return 2
-    try:
-        CACHE.mkdir(parents=True, exist_ok=True)
-        for name, step in steps:
-            say(f"{name}: {step()}")
-    except StackError as exc:
-        say(f"error: {exc}")
-        return 1
-    return 0
-
-
-def http_ready(url: str, timeout: float = 1.0) -> bool:
-    """Does `url` answer 200 now."""
-    try:
-        return requests.get(url, timeout=timeout).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def wait_http(url: str, timeout: float = 30.0, server: Server | None = None) -> None:
-    """Until `url` answers 200; StackError if it does not in time, or if `server` exits meanwhile."""
-    deadline = time.monotonic() + timeout
-    while not http_ready(url):
-        if server is not None and server.process is not None and server.process.poll() is not None:
-            raise StackError(f"{server.name} exited with {server.process.returncode}; see {server.log_path}")
-        if time.monotonic() > deadline:
-            where = f"; see {server.log_path}" if server is not None else ""
-            raise StackError(f"{url} did not answer 200 in {timeout:.0f}s{where}")
-        time.sleep(0.2)
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -13,19 +13,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.core.config import KafkaConfig
+from services.core.config import ApiConfig, KafkaConfig
 
-from .process import Server
+from .process import Server, free_port
 
 
 @dataclass(frozen=True)
 class Names:
     """A system's topic, dead-letter topic, consumer group and database: the production names, or a run's own."""
 
-    topic: str = "purchases"
-    group: str = "purchase-group"
-    database: str = "purchases"
+    topic: str = KafkaConfig.topic
+    group: str = KafkaConfig.consumer_group
+    database: str = ApiConfig.mongodb_database
     dlq: str = ""  # the dead-letter topic; empty: <topic>.dlq
+
+    def __post_init__(self) -> None:
+        if not self.dlq:
+            object.__setattr__(self, "dlq", f"{self.topic}.dlq")
 
     @classmethod
     def of(cls, run: str) -> Names:
@@ -34,13 +38,14 @@ class Names:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Names:
-        """The names the services' own variables give (KAFKA_TOPIC, ...), the production ones where unset."""
-        return cls(topic=env.get("KAFKA_TOPIC") or cls.topic, group=env.get("KAFKA_CONSUMER_GROUP") or cls.group,
-                   database=env.get("MONGODB_DATABASE") or cls.database, dlq=env.get("KAFKA_DLQ_TOPIC") or "")
+        """The names the services' own variables give (KAFKA_TOPIC, ...), read as api reads them."""
+        config = ApiConfig.from_env(env)
+        return cls(topic=config.kafka.topic, group=config.kafka.consumer_group, database=config.mongodb_database,
+                   dlq=config.kafka.dead_letter_topic)
 
     @property
     def dead_letter_topic(self) -> str:
-        return self.dlq or f"{self.topic}.dlq"
+        return self.dlq
 
 
 @dataclass(frozen=True)
@@ -64,23 +69,29 @@ class Wiring:
             **self.extra,
         }
 
-    def kafka(self) -> KafkaConfig:
-        return KafkaConfig(bootstrap_servers=self.kafka_bootstrap, topic=self.names.topic,
-                           dead_letter_topic=self.names.dead_letter_topic, consumer_group=self.names.group)
-
 
 class PythonService(Server):
-    """One of our services, `python -m services.<name>`, with its configuration in the environment."""
+    """One of our services, `python -m services.<name>` (or `module`, a variant of it the benchmark measures), with its
+    configuration in the environment."""
 
-    def __init__(self, name: str, data_dir: Path, port: int, env: dict[str, str]) -> None:
+    def __init__(self, name: str, data_dir: Path, port: int, env: dict[str, str],
+                 metrics_port: int | None = None, module: str | None = None) -> None:
         self.name = name
+        self.module = module or f"services.{name}"
         super().__init__(data_dir, port)
+        self.metrics_port = metrics_port or free_port()
         # As the Dockerfiles do: glibc's allocator, so memory freed after a burst can be handed back.
-        self.env = {"PYTHONMALLOC": "malloc", **os.environ, **env, "PORT": str(port)}
+        self.env = {"PYTHONMALLOC": "malloc", **os.environ, **env, "PORT": str(port),
+                    "METRICS_PORT": str(self.metrics_port)}
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", f"services.{self.name}"]
+        return [sys.executable, "-m", self.module]
 
     @property
-    def url(self) -> str:
+    def address(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """Its /metrics, on the metrics port."""
+        return f"http://{self.host}:{self.metrics_port}/metrics"

@@ -9,7 +9,7 @@ import uuid
 
 import requests
 
-from ..support import wait_until
+from scripts.stack.waiting import until
 
 
 def buy(system, body: dict, key: str) -> requests.Response:
@@ -23,7 +23,7 @@ def test_a_retry_with_the_same_key_and_body_answers_the_same_purchase_item_and_t
     assert first.status_code == again.status_code == 202
     assert again.json()["purchase"] == first.json()["purchase"]  # id, item (random but kept), price, timestamp
     assert "Idempotent-Replayed" not in first.headers and again.headers["Idempotent-Replayed"] == "true"
-    wait_until(lambda: running_system.stored_ids_for(body["userId"]), 15, "the purchase to be stored")
+    until(lambda: running_system.stored_ids_for(body["userId"]), 15, "the purchase to be stored")
     assert running_system.stored_ids_for(body["userId"]) == [first.json()["id"]]
 
 
@@ -36,7 +36,7 @@ def test_the_same_key_with_another_body_is_refused_with_422_naming_the_key(runni
         assert refused.status_code == 422, refused.text
         error = refused.json()
         assert key in error["error"] and error["key"] == key and error["field"] == "Idempotency-Key"
-    wait_until(lambda: running_system.stored_ids_for(body["userId"]), 15, "the purchase to be stored")
+    until(lambda: running_system.stored_ids_for(body["userId"]), 15, "the purchase to be stored")
     stored = list(running_system.collection.find({"userId": body["userId"]}))
     assert [(d["_id"], d["price"], d["username"]) for d in stored] == [(first.json()["id"], 10.0, "ann")]
 
@@ -46,7 +46,7 @@ def test_once_stored_a_retry_to_a_web_that_never_saw_the_key_answers_exactly_the
     system.start_web()
     body, key = {"username": "bo", "userId": f"idem-{uuid.uuid4()}", "price": 5.5}, str(uuid.uuid4())
     first = buy(system, body, key).json()["purchase"]
-    wait_until(lambda: system.stored_ids_for(body["userId"]), 15, "the purchase to be stored")
+    until(lambda: system.stored_ids_for(body["userId"]), 15, "the purchase to be stored")
     end_offsets = system.end_offset_total()
 
     system.web.stop()  # a restarted (or another) web replica: it has no memory of the key
@@ -68,6 +68,6 @@ def test_users_dot_and_dot_dot_buy_and_read_their_own_history_through_web(runnin
         ids[user] = answer.json()["id"]
     for user, encoded in ((".", "%2E"), ("..", "%2E%2E")):
         for path in (f"/api/user/{encoded}/purchases", f"/api/getAllUserBuys/{encoded}"):
-            wait_until(lambda path=path, user=user: [p["id"] for p in requests.get(web + path, timeout=5).json()]
-                       == [ids[user]], 15,
-                       f"{user!r}'s own history at {path}")
+            until(lambda path=path, user=user: [p["id"] for p in requests.get(web + path, timeout=5).json()]
+                  == [ids[user]], 15,
+                  f"{user!r}'s own history at {path}")

@@ -4,7 +4,10 @@ import uuid
 
 import requests
 
-from ..support import accepted_ids, buy_body, post_buys, wait_until
+from scripts.loadgen.keyed import accepted_ids, post_buys
+from scripts.stack.waiting import until
+
+from ..support import buy_body
 
 
 def test_a_purchase_posted_to_web_is_visible_through_every_history_path(running_system):
@@ -18,8 +21,8 @@ def test_a_purchase_posted_to_web_is_visible_through_every_history_path(running_
     paths = [f"{web}/api/getAllUserBuys/e2e-555", f"{web}/api/user/e2e-555/purchases",
              f"{api}/api/purchases/e2e-555", f"{api}/api/purchases?userId=e2e-555"]
     for url in paths:
-        wait_until(lambda url=url: requests.get(url, timeout=5).json() == [answer["purchase"]], 10,
-                   f"the purchase at {url}")
+        until(lambda url=url: requests.get(url, timeout=5).json() == [answer["purchase"]], 10,
+              f"the purchase at {url}")
     assert answer["purchase"]["price"] == 12.0 and answer["purchase"]["item"]
 
 
@@ -32,7 +35,7 @@ def test_200_concurrent_buys_for_one_user_are_stored_exactly_200_times(running_s
     def history():
         return requests.get(f"{running_system.web_url}/api/user/{user}/purchases", params={"limit": 1000},
                             timeout=10).json()
-    wait_until(lambda: len(history()) >= 200, 20, "200 purchases in the history")
+    until(lambda: len(history()) >= 200, 20, "200 purchases in the history")
     assert sorted(p["id"] for p in history()) == sorted(accepted)
     assert running_system.collection.count_documents({"userId": user}) == 200
 
@@ -48,7 +51,7 @@ def test_the_same_idempotency_key_twice_is_one_purchase(running_system):
     assert first.json()["id"] == second.json()["id"]
     other = requests.post(f"{running_system.web_url}/api/buy", json=buy_body(user),
                           headers={"Idempotency-Key": key + "-other"}, timeout=10)
-    wait_until(lambda: running_system.collection.count_documents({"userId": user}) == 2, 15, "both purchases")
+    until(lambda: running_system.collection.count_documents({"userId": user}) == 2, 15, "both purchases")
     assert sorted(running_system.stored_ids_for(user)) == sorted([first.json()["id"], other.json()["id"]])
 
 

@@ -12,8 +12,7 @@ import pytest
 
 from scripts.stack.ferretdb import FerretDB
 from scripts.stack.kafka_cluster import KafkaCluster
-from scripts.stack.process import free_port, wait_http
-from scripts.stack.service import PythonService
+from scripts.stack.process import free_port
 
 from ..conftest import REAL, _started
 from ..support import System, sanitize
@@ -39,22 +38,9 @@ class PlacedSystem(System):
         self.lab = lab
         super().__init__(name, lab.kafka, lab.ferretdb, workdir, extra_env)
 
-    @property
-    def api_url(self) -> str:
-        return f"http://{self.lab.hosts['api'].address}:{self.api_port}"
-
-    @property
-    def web_url(self) -> str:
-        return f"http://{self.lab.hosts['web'].address}:{self.web_port}"
-
-    def _service(self, name: str, folder: Path, port: int, wait_ready: bool, env=None) -> PythonService:
-        host = self.lab.hosts[name]
-        service = PythonService(name, folder, port, {**self.env, **(env or {}), "HOST": host.address})
-        service.host, service.netns = host.address, host.netns
-        self._start(service)
-        if wait_ready:
-            wait_http(f"{service.url}/readyz", 60, service)
-        return service
+    def place(self, service: str) -> tuple[str, str | None]:
+        host = self.lab.hosts[service]
+        return host.address, host.netns
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +73,7 @@ def placed(request, lab, tmp_path):
     for host in lab.hosts.values():
         host.heal()  # whatever a failed test left
     marker = request.node.get_closest_marker("service_env")
-    system = PlacedSystem(sanitize(request.node.name)[:40], lab, tmp_path, dict(marker.kwargs) if marker else {})
+    system = PlacedSystem(sanitize(request.node.name, 40), lab, tmp_path, dict(marker.kwargs) if marker else {})
     yield system
     for host in lab.hosts.values():
         host.heal()

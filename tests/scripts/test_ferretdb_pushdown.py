@@ -40,7 +40,7 @@ def documents():
 
 
 def test_limited_sorted_reads_return_what_ferretdbs_in_memory_sort_returns(ferretdb):
-    collection = pymongo.MongoClient(ferretdb.uri)["db_sort_limit_pushdown"]["mixed"]
+    collection = pymongo.MongoClient(ferretdb.address)["db_sort_limit_pushdown"]["mixed"]
     collection.insert_many(documents())
     users = ["dates", "orderable", "other", HEX]
     filters = [f(user) for user in users for f in (lambda u: {"u": u}, lambda u: {"u": {"$eq": u}})]
@@ -59,7 +59,7 @@ def test_limited_sorted_reads_return_what_ferretdbs_in_memory_sort_returns(ferre
 
 
 def test_a_history_read_is_sorted_and_limited_by_postgresql(ferretdb):
-    database = pymongo.MongoClient(ferretdb.uri)["db_history_pushdown"]
+    database = pymongo.MongoClient(ferretdb.address)["db_history_pushdown"]
     database["purchases"].create_index(INDEX)
     database["purchases"].insert_many([{"_id": f"p{i:04}", "userId": f"user-{i % 5}",
                                         "timestamp": EPOCH + timedelta(seconds=i)} for i in range(1000)])

@@ -8,15 +8,14 @@ import time
 import requests
 
 from scripts.stack.kafka import create_topics
-from scripts.stack.process import ROOT
-
-from ..support import wait_until
+from scripts.stack.paths import ROOT
+from scripts.stack.waiting import until
 
 
 def load(system, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, str(ROOT / "scripts" / "load.py"), "--url", system.web_url, "--json", "--quiet",
-         "--bootstrap", system.kafka.bootstrap, "--group", system.group, "--topic", system.topic, *args],
+         "--bootstrap", system.kafka.address, "--group", system.group, "--topic", system.topic, *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -41,7 +40,7 @@ def test_a_verified_run_counts_every_purchase_visible_exactly_once(system):
 def test_verify_fails_when_accepted_purchases_never_become_visible(system):
     # api serves history reads from the same database, but consumes another (empty) topic: nothing is stored.
     other = f"{system.topic}-other"
-    create_topics(system.kafka.bootstrap, other, f"{other}.dlq")
+    create_topics(system.kafka.address, other, f"{other}.dlq")
     system.start_api(env={"KAFKA_TOPIC": other})
     system.start_web()
     code, result = finish(load(system, "--burst", "20", "--users", "4", "--verify", "--verify-timeout", "2"))
@@ -67,8 +66,8 @@ def test_with_api_stopped_the_backlog_shows_as_lag_and_drains_once_api_runs(syst
     process = load(system, "--burst", "200", "--concurrency", "20", "--lag", "--lag-settle", "60")
 
     def accepted() -> bool:
-        return "purchases_accepted_total 200.0" in requests.get(f"{system.web_url}/metrics", timeout=5).text
-    wait_until(accepted, 30, "the burst to be accepted")
+        return "purchases_accepted_total 200.0" in requests.get(system.web.metrics_url, timeout=5).text
+    until(accepted, 30, "the burst to be accepted")
     time.sleep(1.5)  # a few lag samples of the full backlog
     system.start_api()
     code, result = finish(process)

@@ -4,7 +4,11 @@ leaves them: every file and folder read-only, the top folder too."""
 import os
 import stat
 
-from scripts.stack.process import remove_tree, writable_copy
+import pytest
+
+from scripts.stack.paths import remove_tree, writable_copy
+
+pytestmark = pytest.mark.unit  # make check: no server, no build
 
 
 def read_only_module(root):

@@ -22,7 +22,7 @@ def test_postgres_runs_as_an_unprivileged_user_of_its_own_cluster(ferretdb):
 
 
 def test_a_history_read_is_pushed_down_to_postgresql_and_served_by_the_gin_index(ferretdb):
-    client = pymongo.MongoClient(ferretdb.uri)
+    client = pymongo.MongoClient(ferretdb.address)
     database = client["db_history_index"]
     try:
         database["purchases"].create_index(INDEX)  # as the api does at start; FerretDB creates the table
@@ -49,7 +49,7 @@ def test_a_history_read_is_pushed_down_to_postgresql_and_served_by_the_gin_index
 
 
 def test_only_the_purchases_collection_gets_the_index(ferretdb):
-    client = pymongo.MongoClient(ferretdb.uri)
+    client = pymongo.MongoClient(ferretdb.address)
     try:
         client["db_other_collection"]["orders"].insert_one({"_id": 1, "userId": "x"})
         indexes = ferretdb.postgres.sql("SELECT indexname FROM pg_indexes WHERE schemaname = 'db_other_collection';")

@@ -16,15 +16,12 @@ def test_new_cluster_ids_are_22_url_safe_characters_and_some_start_with_a_dash()
 
 @pytest.mark.parametrize("cluster_id", ["-dashFirstClusterId0Aw", "--doubleDashClusterIdAw"])
 def test_kafka_formats_and_starts_with_a_cluster_id_that_starts_with_a_dash(tmp_path, cluster_id):
-    server = KafkaServer(tmp_path / "kafka", port=free_port(), heap="256m", cluster_id=cluster_id)
-    server.start()
-    try:
+    with KafkaServer(tmp_path / "kafka", port=free_port(), heap="256m", cluster_id=cluster_id) as server:
         meta = (tmp_path / "kafka" / "logs" / "meta.properties").read_text()
         assert f"cluster.id={cluster_id}\n" in meta
-        admin = KafkaAdminClient(bootstrap_servers=server.bootstrap)
+        admin = KafkaAdminClient(bootstrap_servers=server.address)
         try:
             assert admin.describe_cluster()["cluster_id"] == cluster_id
         finally:
             admin.close()
-    finally:
-        server.stop()
+    assert server.exit_code() is not None, "the with block did not stop Kafka"
