@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,8 +17,10 @@ from pathlib import Path
 
 from kafka.admin import KafkaAdminClient
 
-from scripts.lag import LagReader
-from scripts.stack.process import ROOT, say
+from scripts.stack.errors import say
+from scripts.stack.paths import ROOT
+from scripts.stack.process import spawn
+from services.common.lag import LagReader
 
 from .local import LocalCluster
 from .release import NAMESPACE
@@ -103,8 +104,9 @@ class Sampler:
         self.deployment = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{self.api}"
         self.hpa = f"/apis/autoscaling/v2/namespaces/{NAMESPACE}/horizontalpodautoscalers/keda-hpa-{self.api}"
         self.kube = kube
-        self.lag = LagReader(cluster.kafka.bootstrap, "purchase-group", "purchases")
-        self.admin = KafkaAdminClient(bootstrap_servers=cluster.kafka.bootstrap)
+        kafka = cluster.kafka.admin_config()  # as the admin principal when the cluster's Kafka has SASL
+        self.lag = LagReader(kafka, "purchase-group", "purchases")
+        self.admin = KafkaAdminClient(**kafka.client_options())
 
     def members(self) -> int:
         return len(self.admin.describe_groups(["purchase-group"])["purchase-group"]["members"])
@@ -153,7 +155,7 @@ def burst(cluster: LocalCluster, purchases: int = 20_000, concurrency: int = 64,
     stalled = False
     started = time.monotonic()
     with open(out, "w") as stdout:
-        load = subprocess.Popen(command, stdout=stdout, stderr=subprocess.DEVNULL, cwd=ROOT)
+        load = spawn(command, stdout, errors_too=False, cwd=ROOT)
         try:
             while time.monotonic() - started < timeout_s:
                 elapsed = time.monotonic() - started
@@ -197,7 +199,7 @@ def plot(result: Result, path: Path, title: str) -> None:
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
     top.plot(t, [s.lag for s in result.samples], color="tab:red")
     top.set_ylabel("consumer group lag (records)")
-    top.set_title(title)
+    top.set_title(title, fontsize=9, wrap=True)  # long titles wrap instead of running off the right edge
     top.grid(alpha=0.3)
     bottom.step(t, [s.desired for s in result.samples], where="post", label="desired (KEDA's HPA)")
     bottom.step(t, [s.ready for s in result.samples], where="post", label="api pods ready")

@@ -1,40 +1,48 @@
-"""The control plane's binaries, built once with `go build` from the pinned tools modules beside this file.
+"""The control plane's and the node's binaries, built once with `go build` from the Go module proxy.
 
-    python -m scripts.controlplane.build      # build what is missing (about 25 minutes on 2 cores, cold)
+    build()      # what is missing, two at a time (scripts/fetch.py runs the groups beside the other builds)
 
-Three modules under go/, each with its go.mod and go.sum committed, so every build resolves the same code:
+Five tools modules under go/, each with its go.mod and go.sum committed, so every build resolves the same code:
 - go/etcd: etcd's server module and a three-line main (the one etcd's own main has).
 - go/kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the node's kubelet and
-  kube-proxy of one Kubernetes release, and kwok/kwokctl. Kubernetes' go.mod points its staging modules at
-  folders of its own repository, and Go
-  ignores a dependency's replace directives, so ours names the published modules of the same release.
+  kube-proxy of one Kubernetes release, and kwokctl (it launches the control plane; kwok's own controller, which
+  fakes nodes, is not built: the node is real). Kubernetes' go.mod points its
+  staging modules at folders of its own repository, and Go ignores a dependency's replace directives, so ours names
+  the published modules of the same release.
 - go/keda: KEDA's operator, metrics adapter and admission webhooks (its go.mod's one replace and one exclude).
 - go/coredns: CoreDNS, the real node's cluster DNS (its kubernetes plugin answers for the Services).
+- go/kube-state-metrics: the cluster's objects as metrics, for the real Prometheus of the monitoring test.
+And one program built from its own module source with our patch (patches/): kube-network-policies, the node's
+NetworkPolicy controller.
 
-Binaries land in $PURCHASE_CACHE/controlplane-<versions>/bin; a group is rebuilt only when its go.mod or go.sum
-changes. The version strings Kubernetes and KEDA report are stamped in with -ldflags -X: without them the API
-server says v0.0.0-master and KEDA cannot parse it.
+Binaries land in $PURCHASE_CACHE/controlplane-<versions>/bin; a group is rebuilt only when its go.mod, go.sum (or
+patch) changes. The version strings Kubernetes and KEDA report are stamped in with -ldflags -X: without them the API
+server says v0.0.0-master and KEDA cannot parse it. Builds run two at a time: on 2 cores one build's downloads and
+links overlap the other's compiles (measured: docs/kubernetes.md).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import subprocess
-import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.stack.process import CACHE, StackError, require, say
+from scripts.stack import gomodule
+from scripts.stack.errors import say
+from scripts.stack.paths import CACHE, remove_tree
 
 KUBERNETES_VERSION = "v1.36.3"
 KEDA_VERSION = "v2.21.0"
 ETCD_VERSION = "v3.6.16"
 COREDNS_VERSION = "v1.15.0"
 KWOK_VERSION = "v0.8.0"
+NETWORK_POLICIES_MODULE = "sigs.k8s.io/kube-network-policies"
+NETWORK_POLICIES_VERSION = "v0.8.0"
+KUBE_STATE_METRICS_VERSION = "v2.19.1"  # pinned in go/kube-state-metrics/go.mod
 MODULES = Path(__file__).resolve().parent / "go"
+PATCHES = Path(__file__).resolve().parent / "patches"
 BIN = CACHE / f"controlplane-k8s{KUBERNETES_VERSION}-keda{KEDA_VERSION}" / "bin"
 
 
@@ -47,13 +55,12 @@ def _kubernetes_ldflags() -> str:
 
 @dataclass(frozen=True)
 class Group:
-    """One tools module and the binaries it builds."""
+    """One tools module and the binaries it builds (named by their packages' last elements)."""
 
     module: str
     binaries: tuple[str, ...]
     packages: tuple[str, ...] = ("tool",)
     ldflags: str = ""
-    minutes: int = 1  # cold build time on 2 cores, for the progress message
 
     @property
     def folder(self) -> Path:
@@ -74,17 +81,52 @@ class Group:
         return (stamp.exists() and stamp.read_text() == self.fingerprint()
                 and all((BIN / name).exists() for name in self.binaries))
 
+    def build(self) -> None:
+        gomodule.build(self.module, self.folder, f"{BIN}/", *self.packages, ldflags=self.ldflags, CGO_ENABLED="0")
+        self.stamp().write_text(self.fingerprint())
 
+
+@dataclass(frozen=True)
+class PatchedProgram(Group):
+    """A program built from its own module source (its go.mod and go.sum) with a patch of ours applied first."""
+
+    version: str = ""
+    patch: Path | None = None
+
+    @property
+    def folder(self) -> Path:
+        return CACHE / f"{self.binaries[0]}-{self.version}-src"
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(f"{self.module}@{self.version}".encode() + self.patch.read_bytes()).hexdigest()
+
+    def stamp(self) -> Path:
+        return BIN / f".{self.binaries[0]}.built"
+
+    def build(self) -> None:
+        gomodule.patched_copy(self.module, self.version, self.folder, self.patch)
+        try:
+            gomodule.build(self.binaries[0], self.folder, BIN / self.binaries[0], *self.packages, CGO_ENABLED="0")
+        finally:
+            remove_tree(self.folder)
+        self.stamp().write_text(self.fingerprint())
+
+
+KUBERNETES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet", "kube-proxy")
 GROUPS = (
-    Group("etcd", ("etcd",), packages=(".",), minutes=2),
-    Group("kubernetes", ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet",
-                         "kube-proxy", "kwok", "kwokctl"),
-          ldflags=_kubernetes_ldflags(), minutes=14),
+    Group("kubernetes", (*KUBERNETES, "kwokctl"),
+          packages=(*(f"k8s.io/kubernetes/cmd/{name}" for name in KUBERNETES), "sigs.k8s.io/kwok/cmd/kwokctl"),
+          ldflags=_kubernetes_ldflags()),
     Group("keda", ("operator", "adapter", "webhooks"),
           ldflags=f"-X github.com/kedacore/keda/v2/version.Version={KEDA_VERSION.lstrip('v')}"
-                  f" -X github.com/kedacore/keda/v2/version.GitCommit={KEDA_VERSION}", minutes=12),
-    Group("coredns", ("coredns",), minutes=4),
-)
+                  f" -X github.com/kedacore/keda/v2/version.GitCommit={KEDA_VERSION}"),
+    Group("coredns", ("coredns",)),
+    Group("kube-state-metrics", ("kube-state-metrics",)),
+    PatchedProgram(NETWORK_POLICIES_MODULE, ("kube-network-policies",), packages=("./cmd",),
+                   version=NETWORK_POLICIES_VERSION,
+                   patch=PATCHES / f"kube-network-policies-{NETWORK_POLICIES_VERSION}.patch"),
+    Group("etcd", ("etcd",), packages=(".",)),
+)  # longest first: two at a time, the long ones start first
 
 
 def binary(name: str) -> Path:
@@ -93,64 +135,25 @@ def binary(name: str) -> Path:
 
 def module_source(module: str, path: str) -> Path:
     """Where the Go module cache holds `path`, a dependency of our tools module `module` (at its pinned version):
-    its YAML (CRDs, webhook configuration, kwok's stages) is read from there. The build downloaded it; if the
-    module cache was cleaned since (or the binaries came from elsewhere), it is downloaded again, as go.sum pins it."""
-    listing = subprocess.run([require("go"), "mod", "download", "-json", path], capture_output=True, text=True,
-                             cwd=MODULES / module, env={**os.environ, "GOFLAGS": "-mod=readonly"})
-    try:
-        source = json.loads(listing.stdout).get("Dir", "") if listing.returncode == 0 else ""
-    except json.JSONDecodeError:
-        source = ""
-    if not source:
-        raise StackError(f"could not download {path}, pinned in {MODULES / module / 'go.mod'}: "
-                         f"{listing.stderr or listing.stdout}")
-    return Path(source)
+    its YAML (CRDs, webhook configuration) is read from there. The build downloaded it; if the module cache was
+    cleaned since (or the binaries came from elsewhere), it is downloaded again, as go.sum pins it."""
+    return gomodule.module_source(path, within=MODULES / module)
 
 
 def missing() -> list[str]:
     return [name for group in GROUPS if not group.built() for name in group.binaries]
 
 
-def _build(group: Group, go: str) -> None:
-    say(f"building {', '.join(group.binaries)} from {group.folder.relative_to(MODULES.parent.parent.parent)} "
-        f"(about {group.minutes} min cold on 2 cores; cached afterwards)")
-    env = {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly"}
-    command = [go, "build", "-trimpath", "-ldflags", group.ldflags, "-o", f"{BIN}/", *group.packages]
-    started = time.monotonic()
-    process = subprocess.Popen(command, cwd=group.folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    output: list[str] = []
-    assert process.stdout is not None
-    for line in process.stdout:  # go prints "go: downloading ..." while it fetches modules: show that it moves
-        output.append(line.rstrip())
-        if line.startswith("go: downloading") and len(output) % 50 == 1:
-            say(f"  {line.strip()} ({time.monotonic() - started:.0f}s)")
-    if process.wait() != 0:
-        tail = "\n".join(output[-25:])
-        raise StackError(f"building the {group.module} binaries failed (exit {process.returncode}):\n{tail}")
-    group.stamp().write_text(group.fingerprint())
-    say(f"built {', '.join(group.binaries)} in {time.monotonic() - started:.0f}s")
-
-
-def build() -> Path:
-    """Build every missing binary; returns the folder holding them all."""
+def build(parallel: int = 2) -> Path:
+    """Build every missing binary, `parallel` builds at a time; returns the folder holding them all."""
     pending = [group for group in GROUPS if not group.built()]
     if pending:
-        go = require("go")
         BIN.mkdir(parents=True, exist_ok=True)
-        for group in pending:
-            _build(group, go)
+        started = time.monotonic()
+        with ThreadPoolExecutor(parallel, thread_name_prefix="go-build") as pool:
+            for done in [pool.submit(group.build) for group in pending]:
+                done.result()  # the first failure, once the others have finished
+        say(f"built {', '.join(name for group in pending for name in group.binaries)} in "
+            f"{time.monotonic() - started:.0f}s, {parallel} at a time")
     return BIN
 
-
-def main() -> int:
-    try:
-        say(f"control plane binaries: {build()}")
-        return 0
-    except StackError as exc:
-        say(str(exc))
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

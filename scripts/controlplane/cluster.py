@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import yaml
 
-from scripts.stack.process import StackError, free_port, say
+from scripts.stack.errors import StackError, say
+from scripts.stack.process import Finished, free_port, run
 
 from . import build
+from .errors import ClusterError
 from .keda import Keda
 from .kube import Kube
 from .network import SERVICE_RANGE
@@ -39,12 +40,9 @@ class ControlPlane:
         self.keda: Keda | None = None
         self.started_kwokctl = False
 
-    def _kwokctl(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        result = subprocess.run([str(build.binary("kwokctl")), "--name", NAME, *args], capture_output=True, text=True,
-                                timeout=timeout, env={**os.environ, "KWOK_WORKDIR": str(self.kwok_workdir)})
-        if result.returncode != 0:
-            raise StackError(f"kwokctl {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-        return result
+    def _kwokctl(self, *args: str, timeout: float = 300) -> Finished:
+        return run([str(build.binary("kwokctl")), "--name", NAME, *args], timeout=timeout, error=ClusterError,
+                   env={**os.environ, "KWOK_WORKDIR": str(self.kwok_workdir)})
 
     @property
     def pki(self) -> Path:
@@ -61,7 +59,7 @@ class ControlPlane:
             "etcdBinary": str(build.binary("etcd")), "kubeApiserverBinary": str(build.binary("kube-apiserver")),
             "kubeControllerManagerBinary": str(build.binary("kube-controller-manager")),
             "kubeSchedulerBinary": str(build.binary("kube-scheduler")),
-            "kwokControllerBinary": str(build.binary("kwok")), "kubectlBinary": str(build.binary("kubectl")),
+            "kubectlBinary": str(build.binary("kubectl")),
             "disable": ["kwok-controller"],
         }
         patches = [
@@ -87,7 +85,8 @@ class ControlPlane:
         path.write_text(yaml.safe_dump_all(documents))
         return path
 
-    def start(self) -> ControlPlane:
+    def start(self, keda: bool = True) -> ControlPlane:
+        """`keda`: start KEDA too (else start_keda() later, once the address its metrics are served on exists)."""
         build.build()
         self.workdir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.kwok_workdir, ignore_errors=True)
@@ -98,11 +97,19 @@ class ControlPlane:
         self._kwokctl("create", "cluster", "--config", str(self._config()), "--kubeconfig", str(self.kubeconfig),
                       "--wait", "120s")
         self.kube = Kube(self.kubeconfig, build.binary("kubectl"))
-        say(f"control plane up in {time.monotonic() - started:.0f}s; starting KEDA {build.KEDA_VERSION}")
-        self.keda = Keda(self.kube, self.workdir)
-        self.keda.install()
-        say(f"KEDA ready; the whole control plane took {time.monotonic() - started:.0f}s")
+        say(f"control plane up in {time.monotonic() - started:.0f}s")
+        if keda:
+            self.start_keda()
         return self
+
+    def start_keda(self, metrics_host: str = "127.0.0.1") -> Keda:
+        """KEDA, its operator's metrics on `metrics_host` (the node's address, for a Prometheus: keda.py)."""
+        started = time.monotonic()
+        say(f"starting KEDA {build.KEDA_VERSION}")
+        self.keda = Keda(self.kube, self.workdir, metrics_host)
+        self.keda.install()
+        say(f"KEDA ready in {time.monotonic() - started:.0f}s")
+        return self.keda
 
     def stop(self) -> None:
         if self.keda is not None:
@@ -110,7 +117,7 @@ class ControlPlane:
         if self.started_kwokctl:
             try:
                 self._kwokctl("delete", "cluster", timeout=120)
-            except (StackError, subprocess.TimeoutExpired) as exc:
+            except StackError as exc:
                 say(f"kwokctl delete cluster: {exc}")
             self.started_kwokctl = False
 

@@ -1,6 +1,6 @@
 """`make autoscale-demo`: KEDA scaling the api on real lag, for a person to watch.
 
-    python -m scripts.controlplane.demo [--purchases 20000] [--png autoscale.png] [--dir DIR]
+    python -m scripts.controlplane.demo [--purchases 20000] [--png docs/autoscale-demo.png] [--dir DIR]
 
 Starts the local stack and the control plane with KEDA, installs the chart (KEDA polling every 2 s and a
 30-second scale-down window, so the loop takes minutes, not ten), fires a burst through web with
@@ -15,10 +15,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from scripts.stack.process import StackError, say
+from scripts.stack.paths import ROOT
 
 from . import build
-from .__main__ import DEFAULT_DIR, fresh, interrupt_on_sigterm
+from .__main__ import DEFAULT_DIR, on_a_cluster
 from .autoscale import FAST_LOOP, Sample, burst, plot
 from .local import LocalCluster
 from .release import NAMESPACE, merge
@@ -26,15 +26,9 @@ from .release import NAMESPACE, merge
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--purchases", type=int, default=20_000)
-    parser.add_argument("--stall", type=float, default=20.0, help="seconds the database stalls, 5 s into the burst")
-    parser.add_argument("--png", type=Path, default=Path("autoscale.png"))
-    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
-    args = parser.parse_args(argv)
-    interrupt_on_sigterm()
-    cluster = LocalCluster(fresh(args.dir))
-    try:
-        cluster.start()
+    args = burst_arguments(parser, ROOT / "docs" / "autoscale-demo.png").parse_args(argv)
+
+    def demo(cluster: LocalCluster) -> int:
         cluster.release.upgrade_install(merge(cluster.values(), FAST_LOOP), "demo")
         kubeconfig = cluster.control_plane.kubeconfig
         print(f"\n  watch it live, in another terminal:\n"
@@ -51,14 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n  picture: {args.png.resolve()}", flush=True)
         verified = summary["stored_missing"] == 0 and summary["stored_duplicated"] == 0
         return 0 if verified and not summary["unreadable_users"] else 1
-    except KeyboardInterrupt:
-        return 130
-    except StackError as exc:
-        say(f"error: {exc}")
-        return 1
-    finally:
-        say("stopping everything the demo started")
-        cluster.stop()
+    return on_a_cluster(args.dir, demo)
+
+
+def burst_arguments(parser: argparse.ArgumentParser, png: Path) -> argparse.ArgumentParser:
+    """The demo's and make observability's options: the burst, the stall, the picture, the folder."""
+    parser.add_argument("--purchases", type=int, default=20_000)
+    parser.add_argument("--stall", type=float, default=20.0, help="seconds the database stalls, 5 s into the burst")
+    parser.add_argument("--png", type=Path, default=png)
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
+    return parser
 
 
 if __name__ == "__main__":

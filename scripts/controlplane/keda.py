@@ -15,16 +15,19 @@ authenticate each other with the same files (ca.crt, tls.crt, tls.key in their -
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
-import subprocess
-import time
 from pathlib import Path
 
 import yaml
 
-from scripts.stack.process import Server, StackError, free_port, say
+from scripts.stack.errors import say
+from scripts.stack.paths import require
+from scripts.stack.process import Server, free_port, run
+from scripts.stack.waiting import until
 
 from . import build
+from .errors import ClusterError
 from .kube import Kube
 
 NAMESPACE = "keda"
@@ -40,9 +43,7 @@ def make_certificates(folder: Path) -> Path:
         return folder
 
     def openssl(*args: str) -> None:
-        result = subprocess.run(["openssl", *args], capture_output=True, text=True, cwd=folder)
-        if result.returncode != 0:
-            raise StackError(f"openssl {args[0]} failed: {result.stderr}")
+        run([require("openssl", "OpenSSL (Debian: apt-get install openssl)"), *args], cwd=folder)
 
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=keda-local-ca",
             "-keyout", "ca.key", "-out", "ca.crt")
@@ -71,19 +72,25 @@ class KedaProcess(Server):
 
 
 class Keda:
-    """KEDA's operator, metrics adapter and admission webhooks, installed into a running control plane."""
+    """KEDA's operator, metrics adapter and admission webhooks, installed into a running control plane.
 
-    def __init__(self, kube: Kube, workdir: Path) -> None:
+    The operator's Prometheus metrics (keda_scaler_metrics_value, ...) are served on `metrics_host`: the node's
+    address, where a Prometheus finds them through the `keda-operator` Service in KEDA's namespace (its endpoint is
+    that address), as it would find KEDA's pods in a cluster."""
+
+    def __init__(self, kube: Kube, workdir: Path, metrics_host: str = "127.0.0.1") -> None:
         self.kube = kube
         self.workdir = workdir
         self.certs = workdir / "keda-certs"
         self.grpc_port, self.adapter_port, self.webhook_port = free_port(), free_port(), free_port()
+        self.metrics_host, self.metrics_port = metrics_host, free_port()
         kubeconfig = kube.kubeconfig
         local = "127.0.0.1:{}".format
         self.processes = [
             KedaProcess("operator", workdir, self.grpc_port, [
                 f"--metrics-service-bind-address={local(self.grpc_port)}",
-                f"--metrics-bind-address={local(free_port())}", f"--health-probe-bind-address={local(free_port())}",
+                f"--metrics-bind-address={metrics_host}:{self.metrics_port}",
+                f"--health-probe-bind-address={local(free_port())}",
                 f"--cert-dir={self.certs}", f"--ca-dir={self.certs}", "--enable-cert-rotation=false",
                 "--enable-webhook-patching=false", "--enable-apiservice-patching=false", "--leader-elect=false",
                 "--zap-log-level=info", "--zap-encoder=console"], kubeconfig),
@@ -134,6 +141,7 @@ class Keda:
             hook["clientConfig"]["caBundle"] = ca_bundle
         return [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+            *self._metrics_service(),
             local_service("keda-metrics-apiserver", self.adapter_port),
             local_service("keda-admission-webhooks", self.webhook_port),
             {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
@@ -145,19 +153,36 @@ class Keda:
             *rbac,
         ]
 
+    def _metrics_service(self) -> list[dict]:
+        """The operator's metrics as KEDA's chart publishes them: a Service labelled as its operator, port "metrics",
+        here with the node's address as its endpoint (a Service cannot point at loopback: then there is none)."""
+        if ipaddress.ip_address(self.metrics_host).is_loopback:
+            return []
+        operator = {"app.kubernetes.io/name": "keda-operator", "app.kubernetes.io/part-of": "keda"}
+        port = [{"name": "metrics", "port": self.metrics_port, "protocol": "TCP"}]
+        meta = {"name": "keda-operator", "namespace": NAMESPACE, "labels": operator}
+        return [{"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": {"ports": port}},
+                {"apiVersion": "v1", "kind": "Endpoints", "metadata": meta,
+                 "subsets": [{"addresses": [{"ip": self.metrics_host}], "ports": port}]}]
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.metrics_host}:{self.metrics_port}/metrics"
+
     def wait_available(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
+        available: dict = {}
+
+        def is_available() -> bool:
+            for process in self.processes:
+                if process.exit_code() is not None:
+                    raise ClusterError(f"KEDA's {process.name} exited; see {process.log_path}")
             service = self.kube.get("/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.external.metrics.k8s.io")
             conditions = {c["type"]: c for c in (service or {}).get("status", {}).get("conditions", [])}
-            if conditions.get("Available", {}).get("status") == "True":
-                return
-            for process in self.processes:
-                if process.process.poll() is not None:
-                    raise StackError(f"KEDA's {process.name} exited; see {process.log_path}")
-            if time.monotonic() > deadline:
-                raise StackError(f"KEDA's metrics APIService is not Available: {conditions.get('Available')}")
-            time.sleep(0.5)
+            available.update(conditions.get("Available", {}))
+            return available.get("status") == "True"
+
+        until(is_available, timeout, lambda: f"KEDA's metrics APIService to be Available (last: {available})",
+              interval=0.5)
 
     def stop(self) -> None:
         for process in reversed(self.processes):

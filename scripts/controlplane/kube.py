@@ -5,13 +5,16 @@ does everything else."""
 from __future__ import annotations
 
 import base64
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import requests
 import yaml
+
+from scripts.stack.process import Finished, run
+
+from .errors import ClusterError
 
 
 class Kube:
@@ -50,12 +53,9 @@ class Kube:
 
     # -- kubectl -----------------------------------------------------------------------------------------
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([str(self.kubectl_binary), "--kubeconfig", str(self.kubeconfig), *args],
-                                input=input, capture_output=True, text=True, timeout=120)
-        if check and result.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-        return result
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> Finished:
+        return run([str(self.kubectl_binary), "--kubeconfig", str(self.kubeconfig), *args], check=check,
+                   timeout=120, input=input, error=ClusterError)
 
     def apply(self, manifests: list[dict] | str) -> None:
         text = manifests if isinstance(manifests, str) else yaml.safe_dump_all(manifests)

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pymongo
+
 from scripts import images
 from scripts.stack.ferretdb import FerretDB
 from scripts.stack.kafka import KafkaServer
-from scripts.stack.process import Server, free_port, say
+from scripts.stack.kafka_security import KafkaSecurity
+from scripts.stack.process import Server, free_port
+from scripts.stack.system import System
 from scripts.tools import helm_binary
 
 from .cluster import ControlPlane
@@ -25,15 +29,18 @@ from .tilt import DockerAPI
 
 
 class LocalCluster:
-    def __init__(self, workdir: Path) -> None:
+    """`kafka_security`: the local Kafka with SASL/SCRAM and ACLs (scripts/stack/kafka_security.py), and the chart
+    installed to authenticate to it, each part as its own principal."""
+
+    def __init__(self, workdir: Path, kafka_security: bool = False) -> None:
         self.workdir = Path(workdir)
+        self.kafka_security = KafkaSecurity.made_in(self.workdir / "kafka") if kafka_security else None
         self.servers: list[Server] = []
         self.control_plane = ControlPlane(self.workdir / "cluster")
         self.registry = Registry(self.workdir / "registry", free_port())
         self.docker_api = DockerAPI(self.workdir / "docker-api")  # for Tilt's builds
         self.node: Node | None = None
-        self.kafka: KafkaServer | None = None
-        self.ferretdb: FerretDB | None = None
+        self.stack: System | None = None  # Kafka and FerretDB: the local stack's, on the node's address
         self.release: Release | None = None
         self.images: dict[str, str] = {}
 
@@ -43,7 +50,7 @@ class LocalCluster:
 
     def start(self) -> LocalCluster:
         require_root()
-        self.control_plane.start()
+        self.control_plane.start(keda=False)
         kube = self.control_plane.kube
         self._start(self.registry)
         self.advertise_registry()
@@ -51,15 +58,17 @@ class LocalCluster:
         self.node = Node(self.workdir / "node", kube, self.control_plane.pki / "ca.crt", self.images["pause"],
                          self.registry.address)
         self.node.start()
-        self.kafka = KafkaServer(self.workdir / "kafka", port=free_port(), host=GATEWAY)
-        say(f"starting Kafka on {self.kafka.bootstrap}")
-        self._start(self.kafka)
-        self.ferretdb = FerretDB(self.workdir / "ferretdb", port=free_port(), host=GATEWAY)
-        say(f"starting FerretDB (on PostgreSQL) on {self.ferretdb.uri}")
-        self._start(self.ferretdb)
+        self.control_plane.start_keda(metrics_host=GATEWAY)  # its metrics on the node's address, for a Prometheus
+        self.stack = System(self.workdir, KafkaServer(self.workdir / "kafka", port=free_port(), host=GATEWAY,
+                                                      security=self.kafka_security),
+                            FerretDB(self.workdir / "ferretdb", port=free_port(), host=GATEWAY))
+        self.stack.start_servers()
+        if self.kafka_security is not None:  # the chart's names (Names()); the topics Job creates the topics
+            names = self.stack.names
+            self.kafka_security.provision(self.kafka.address, names.topic, names.dead_letter_topic, names.group)
         self._start(self.docker_api)
         self.release = Release(helm_binary(), kube, self.workdir / "release")
-        self.release.prepare_namespace(self.ferretdb.uri)
+        self.release.prepare_namespace(self.ferretdb.address, self.kafka_security)
         return self
 
     def advertise_registry(self) -> None:
@@ -69,9 +78,18 @@ class LocalCluster:
                                         "metadata": {"name": "local-registry-hosting", "namespace": "kube-public"},
                                         "data": {"localRegistryHosting.v1": hosting}}])
 
+    @property
+    def kafka(self) -> KafkaServer:
+        return self.stack.kafka
+
+    @property
+    def ferretdb(self) -> FerretDB:
+        return self.stack.mongodb
+
     def values(self) -> dict:
-        """The chart's values for this cluster: our Kafka and FerretDB, the images from our registry."""
-        return local_values(self.kafka.bootstrap, self.registry.address)
+        """The chart's values for this cluster: our Kafka (with its SASL settings) and FerretDB, the images from our
+        registry."""
+        return local_values(self.kafka.address, self.registry.address, sasl=self.kafka_security is not None)
 
     # -- what the tests and the demo look at -------------------------------------------------------------
 
@@ -91,6 +109,15 @@ class LocalCluster:
     def pod_url(pod: dict, port: int = 8080) -> str:
         return f"http://{pod['status']['podIP']}:{port}"
 
+    def stored_ids(self, database: str = "purchases") -> list[str]:
+        """The ids of the purchases in FerretDB (the chart's database), duplicates kept (the _id makes them
+        impossible; the fault accounting checks it)."""
+        client = pymongo.MongoClient(self.ferretdb.address)
+        try:
+            return [doc["_id"] for doc in client[database]["purchases"].find({}, {"_id": 1})]
+        finally:
+            client.close()
+
     def exec(self, pod: dict, *command: str) -> str:
         """`kubectl exec` in the pod's container: what it printed."""
         return self.control_plane.kube.kubectl("exec", "-n", NAMESPACE, pod["metadata"]["name"], "--",
@@ -100,6 +127,8 @@ class LocalCluster:
         if self.node is not None:
             self.node.stop()
         self.control_plane.stop()
+        if self.stack is not None:
+            self.stack.stop()
         for server in reversed(self.servers):
             server.stop()
 

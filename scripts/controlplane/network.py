@@ -21,10 +21,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import shlex
-import subprocess
 from pathlib import Path
 
-from scripts.stack.process import StackError
+from scripts.stack.process import Finished, run
+
+from .errors import ClusterError
 
 BRIDGE = "purchase0"
 POD_RANGE = ipaddress.ip_network("10.244.0.0/24")
@@ -36,11 +37,8 @@ CHAIN = "PURCHASE-NODE-FORWARD"
 SYSCTLS = {"net/ipv4/ip_forward": "1", "net/bridge/bridge-nf-call-iptables": "1"}
 
 
-def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(list(args), capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise StackError(f"{' '.join(args)} failed: {result.stderr.strip()}")
-    return result
+def _run(*args: str, check: bool = True) -> Finished:
+    return run(list(args), " ".join(args[:4]), check=check, error=ClusterError)
 
 
 class NodeNetwork:
@@ -70,7 +68,7 @@ class NodeNetwork:
         for key, value in SYSCTLS.items():
             path = Path("/proc/sys") / key
             if not path.exists():
-                raise StackError(f"{path} is missing: the kernel needs IP forwarding and bridge netfilter "
+                raise ClusterError(f"{path} is missing: the kernel needs IP forwarding and bridge netfilter "
                                  "(modprobe br_netfilter) for a node's Services")
             self.saved_sysctls[key] = path.read_text().strip()
             path.write_text(value)

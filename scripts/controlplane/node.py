@@ -7,6 +7,7 @@ answers the cluster's names, and a local registry holds the images.
     kubelet    registers the node Ready, runs every pod: probes, restarts, preStop, grace periods, Job status,
                env and volumes; serves logs, exec and port-forward on the node address to the API server
     kube-proxy iptables mode: a Service's ClusterIP reaches its ready pods
+    kube-network-policies  enforces the NetworkPolicies (netpol.py); the CNI bridge enforces none
     CoreDNS    on the node address, port 53: <service>.<namespace>.svc.cluster.local for the pods
 
 Settings this machine needs, each for a reason (see ../shared/real-node.md):
@@ -20,16 +21,20 @@ Root only. Everything it makes lives under its folder, the bridge and the pods' 
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import yaml
 
-from scripts.stack.process import Server, StackError, free_port, require, say
+from scripts.stack.errors import StackError, TimedOut, say
+from scripts.stack.paths import require
+from scripts.stack.process import Finished, Server, free_port, run, version_of
+from scripts.stack.waiting import until
 
 from . import build
+from .errors import ClusterError
 from .kube import Kube
+from .netpol import NetworkPolicyController
 from .network import BRIDGE, GATEWAY, POD_RANGE, SERVICE_RANGE, NodeNetwork
 
 NODE_NAME = "purchase-node"
@@ -38,15 +43,15 @@ CLUSTER_DOMAIN = "cluster.local"
 
 def require_root() -> None:
     if os.geteuid() != 0:
-        raise StackError("the real node (containerd, the kubelet, kube-proxy, the pods' bridge) needs root")
+        raise ClusterError("the real node (containerd, the kubelet, kube-proxy, the pods' bridge) needs root")
 
 
 def runtime_versions() -> str:
     """containerd's and runc's versions, as installed (for the test summary)."""
     def version(tool: str) -> str:
         try:
-            return subprocess.run([_require(tool), "--version"], capture_output=True, text=True).stdout.split()[2]
-        except (StackError, OSError, IndexError):
+            return version_of([_require(tool), "--version"])
+        except StackError:
             return "(not installed)"
     return f"containerd {version('containerd')}, runc {version('runc')}"
 
@@ -55,10 +60,6 @@ class Registry(Server):
     """Debian's docker-registry (the CNCF distribution registry), plain HTTP on loopback."""
 
     name = "registry"
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
 
     def prepare(self) -> None:
         config = {"version": 0.1, "log": {"level": "warn"},
@@ -130,15 +131,15 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         return [_require("containerd"), "--config", str(self.data_dir / "config.toml")]
 
     @property
-    def endpoint(self) -> str:
+    def address(self) -> str:
         return str(self.socket)
 
     def listening(self) -> bool:
         return self.socket.exists()
 
-    def ctr(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([_require("ctr"), "--address", str(self.socket), "--namespace", "k8s.io", *args],
-                              capture_output=True, text=True, timeout=60)
+    def ctr(self, *args: str) -> Finished:
+        return run([_require("ctr"), "--address", str(self.socket), "--namespace", "k8s.io", *args], check=False,
+                   timeout=60)
 
     def tasks(self) -> list[str]:
         """The ids of the containers running (pods' sandboxes included)."""
@@ -230,7 +231,7 @@ class KubeProxy(Server):
     @staticmethod
     def clean_up() -> None:
         """Remove kube-proxy's iptables chains and rules (its own --cleanup)."""
-        subprocess.run([str(build.binary("kube-proxy")), "--cleanup"], capture_output=True, timeout=60)
+        run([str(build.binary("kube-proxy")), "--cleanup"], check=False, timeout=60)
 
 
 class CoreDNS(Server):
@@ -272,51 +273,49 @@ class Node:
         self.kubelet = Kubelet(self.workdir / "kubelet", kube, self.containerd, ca_file)
         self.kube_proxy = KubeProxy(self.workdir / "kube-proxy", kube)
         self.coredns = CoreDNS(self.workdir / "coredns", kube)
+        self.network_policies = NetworkPolicyController(self.workdir / "netpol", kube, NODE_NAME)
         self.started: list[Server] = []
 
     def start(self) -> Node:
         say(f"starting the node {NODE_NAME}: bridge {BRIDGE} ({GATEWAY}), containerd, the kubelet, kube-proxy, "
-            "CoreDNS")
+            f"{NetworkPolicyController.version()}, CoreDNS")
         started = time.monotonic()
         KubeProxy.clean_up()  # a killed run's rules
+        NetworkPolicyController.stop_leftovers()
         self.network.start()
-        for server in (self.containerd, self.kubelet, self.kube_proxy, self.coredns):
+        for server in (self.containerd, self.kubelet, self.kube_proxy, self.network_policies, self.coredns):
             self.started.append(server)
             server.start(timeout=60)
-        self._wait_ready(started + 120)
+        self._wait_ready(120)
         say(f"node {NODE_NAME} Ready in {time.monotonic() - started:.0f}s")
         return self
 
-    def _wait_ready(self, deadline: float) -> None:
-        while True:
+    def _wait_ready(self, timeout: float) -> None:
+        ready: dict = {}
+
+        def is_ready() -> bool:
             node = self.kube.get(f"/api/v1/nodes/{NODE_NAME}") or {}
-            conditions = {c["type"]: c for c in node.get("status", {}).get("conditions", [])}
-            if conditions.get("Ready", {}).get("status") == "True":
-                return
-            if self.kubelet.process.poll() is not None:
-                raise StackError(f"the kubelet exited with {self.kubelet.process.returncode}; "
-                                 f"see {self.kubelet.log_path}")
-            if time.monotonic() > deadline:
-                raise StackError(f"node {NODE_NAME} not Ready: {conditions.get('Ready')}; see {self.kubelet.log_path}")
-            time.sleep(0.5)
+            ready.update(next((c for c in node.get("status", {}).get("conditions", []) if c["type"] == "Ready"), {}))
+            return ready.get("status") == "True"
+
+        until(is_ready, timeout, lambda: f"node {NODE_NAME} to be Ready (last: {ready})", self.kubelet, interval=0.5)
 
     def remove_pods(self, timeout: float = 60) -> None:
         """Delete every pod on the node at once and wait for the kubelet to stop them (their network too)."""
         selector = f"spec.nodeName={NODE_NAME}"
         self.kube.kubectl("delete", "pods", "--all-namespaces", "--field-selector", selector,
                           "--grace-period=1", "--wait=false", check=False)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            listing = self.kube.get("/api/v1/pods", fieldSelector=selector) or {"items": []}
-            if not listing["items"]:
-                return
-            time.sleep(0.5)
+        try:
+            until(lambda: not (self.kube.get("/api/v1/pods", fieldSelector=selector) or {"items": []})["items"],
+                  timeout, "the node's pods to be gone", interval=0.5)
+        except TimedOut as exc:
+            say(f"{exc}; stopping the node anyway")
 
     def stop(self) -> None:
         if self.kubelet in self.started and self.kubelet.process.poll() is None:
             try:
                 self.remove_pods()
-            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            except (RuntimeError, OSError) as exc:
                 say(f"removing the node's pods: {exc}")
         for server in reversed(self.started):
             if server is self.containerd:
@@ -325,6 +324,7 @@ class Node:
         self.started.clear()
         _unmount_below(self.workdir)
         KubeProxy.clean_up()
+        NetworkPolicyController.stop_leftovers()
         self.network.stop()
 
 
@@ -332,5 +332,5 @@ def _unmount_below(folder: Path) -> None:
     """Unmount what containerd and the kubelet left mounted under `folder` (deepest first)."""
     mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
     for mount in sorted((m for m in mounts if m.startswith(str(folder) + "/")), key=len, reverse=True):
-        subprocess.run(["umount", "-l", mount], capture_output=True)
+        run(["umount", "-l", mount], check=False)
 

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import base64
 import shutil
-import subprocess
 from pathlib import Path
 
 import yaml
 
-from scripts.stack.process import ROOT, StackError, say
+from scripts.stack.errors import say
+from scripts.stack.kafka_security import KafkaSecurity
+from scripts.stack.paths import ROOT
+from scripts.stack.process import Finished, run
 
+from .errors import ClusterError
 from .kube import Kube
 
 CHART = ROOT / "helm" / "purchase-system"
 NAMESPACE = "purchase"
 RELEASE = "shop"
 MONGODB_SECRET = "purchase-mongodb"
+KAFKA_SECRET = "purchase-kafka-credentials"  # with SASL: each principal's password, as values-sasl.yaml names them
 
 
 def chart_with_placeholders(folder: Path) -> Path:
@@ -40,19 +44,25 @@ def chart_with_placeholders(folder: Path) -> Path:
     return copy
 
 
-def local_values(kafka_bootstrap: str, registry: str) -> dict:
-    """Values for the local cluster: our Kafka and FerretDB instead of Bitnami's, our images from `registry`.
+def local_values(kafka_bootstrap: str, registry: str, sasl: bool = False) -> dict:
+    """Values for the local cluster: our Kafka and FerretDB instead of Bitnami's, our images from `registry`;
+    `sasl`: our Kafka wants SCRAM credentials (KAFKA_SECRET holds them).
 
     The CPU requests are lowered: the node has this machine's two cores, and 8 api pods at the chart's 200m
     (KEDA's maximum) plus web would not fit beside a rolling update's surge. Limits stay the chart's."""
     small = {"requests": {"cpu": "50m", "memory": "64Mi"}}
+    kafka_client = {"bootstrapServers": kafka_bootstrap}
+    if sasl:
+        kafka_client.update(securityProtocol="SASL_PLAINTEXT",
+                            sasl={"mechanism": "SCRAM-SHA-512", "existingSecret": KAFKA_SECRET})
     return {
         "imageRegistry": registry,
         "kafka": {"enabled": False},
         "mongodb": {"enabled": False},
-        "kafkaClient": {"bootstrapServers": kafka_bootstrap},
+        "kafkaClient": kafka_client,
         "externalMongodb": {"existingSecret": MONGODB_SECRET},
-        "web": {"replicaCount": 1, "resources": small},
+        "web": {"replicaCount": 1, "perWorker": {"requests": {"cpuMillicores": 50, "memoryMiB": 64},
+                                                 "limits": {"cpuMillicores": 1000, "memoryMiB": 256}}},
         "api": {"resources": small},
     }
 
@@ -75,32 +85,35 @@ class Release:
         self.name = name
         self.chart = chart_with_placeholders(self.workdir)
 
-    def prepare_namespace(self, mongodb_uri: str) -> None:
-        """The namespace and the Secret holding MongoDB's connection string (what an operator creates first)."""
-        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": MONGODB_SECRET, "namespace": NAMESPACE},
-                  "data": {"mongodb-uri": base64.b64encode(mongodb_uri.encode()).decode()}}
-        self.kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}, secret])
+    def prepare_namespace(self, mongodb_uri: str, kafka_security: KafkaSecurity | None = None) -> None:
+        """The namespace and the Secrets an operator creates first: MongoDB's connection string, and with SASL the
+        Kafka principals' passwords (keys web-password, api-password, topics-password, keda-password)."""
+        def secret(name: str, data: dict[str, str]) -> dict:
+            return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NAMESPACE},
+                    "data": {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}}
+        objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+                   secret(MONGODB_SECRET, {"mongodb-uri": mongodb_uri})]
+        if kafka_security is not None:
+            objects.append(secret(KAFKA_SECRET, {f"{part}-password": kafka_security.passwords[part]
+                                                 for part in ("web", "api", "topics", "keda")}))
+        self.kube.apply(objects)
 
-    def run(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-        command = [str(self.helm), "--kubeconfig", str(self.kube.kubeconfig), "--namespace", NAMESPACE, *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-        if check and result.returncode != 0:
-            raise StackError(f"helm {' '.join(args)} failed (exit {result.returncode}):\n"
-                             f"{result.stdout}{result.stderr}")
-        return result
+    def run(self, *args: str, timeout: float = 600, check: bool = True) -> Finished:
+        return run([str(self.helm), "--kubeconfig", str(self.kube.kubeconfig), "--namespace", NAMESPACE, *args],
+                   check=check, timeout=timeout, error=ClusterError)
 
     def values_file(self, label: str) -> Path:
         """Where the values of an install labelled `label` are written."""
         return self.workdir / f"values-{label}.yaml"
 
     def upgrade_install(self, values: dict, label: str = "release", timeout: str = "5m",
-                        check: bool = True) -> subprocess.CompletedProcess:
+                        check: bool = True) -> Finished:
         say(f"helm upgrade --install {self.name} (values: {label})")
         self.values_file(label).write_text(yaml.safe_dump(values))
         return self.run("upgrade", "--install", self.name, str(self.chart), "-f", str(self.values_file(label)),
                         "--wait", "--wait-for-jobs", "--timeout", timeout, check=check)
 
-    def uninstall(self, check: bool = True) -> subprocess.CompletedProcess:
+    def uninstall(self, check: bool = True) -> Finished:
         return self.run("uninstall", self.name, "--wait", "--timeout", "2m", check=check)
 
     def object_name(self, component: str) -> str:

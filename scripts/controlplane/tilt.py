@@ -37,7 +37,7 @@ class DockerAPI(Server):
         super().spawn()
 
     @property
-    def endpoint(self) -> str:
+    def address(self) -> str:
         return str(self.socket)
 
     def listening(self) -> bool:

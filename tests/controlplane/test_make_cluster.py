@@ -7,8 +7,8 @@ import sys
 import time
 
 from scripts.controlplane.network import BRIDGE
-from scripts.stack.process import ROOT
-from tests.support import wait_until
+from scripts.stack.paths import ROOT
+from scripts.stack.waiting import until
 
 
 def alive(pid: int) -> bool:
@@ -30,15 +30,31 @@ def commands() -> dict[int, str]:
     return found
 
 
-def test_make_cluster_prints_the_kubeconfig_and_ctrl_c_stops_every_process_it_started(tmp_path):
+def run_what_it_prints(printed: str, tmp_path) -> None:
+    """The commands it prints, as printed, in a shell whose PATH has nothing of ours (a machine where nothing was
+    installed by hand): the export line then kubectl and helm; the tilt line, evaluating the Tiltfile."""
+    lines = [line.strip() for line in printed.splitlines()]
+    export = next(line for line in lines if line.startswith("export KUBECONFIG="))
+    bare = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(tmp_path)}
+    shell = subprocess.run(["bash", "-c", f"{export} && kubectl get nodes -o name && helm list -A"], env=bare,
+                           capture_output=True, text=True, timeout=60)
+    assert shell.returncode == 0 and "node/purchase-node" in shell.stdout, shell.stdout + shell.stderr
+    start = next(i for i, line in enumerate(lines) if line.startswith("DOCKER_HOST="))
+    tilt = (lines[start].rstrip("\\") + " " + lines[start + 1]).replace(" up -- ", " alpha tiltfile-result -- ")
+    evaluated = subprocess.run(["bash", "-c", tilt], env=bare, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert evaluated.returncode == 0, evaluated.stdout[-2000:] + evaluated.stderr[-3000:]
+    assert "Unable to find Helm" not in evaluated.stderr and "purchase-web" in evaluated.stdout
+
+
+def test_make_cluster_prints_the_kubeconfig_and_ctrl_c_stops_every_process_it_started(tmp_path, controlplane_binaries):
     log = open(tmp_path / "out.log", "w+")
     cluster = subprocess.Popen([sys.executable, "-m", "scripts.controlplane", "--no-install",
                                 "--dir", str(tmp_path / "c")],
                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_until(lambda: "Ctrl-C stops everything" in (tmp_path / "out.log").read_text()
-                   or cluster.poll() is not None,
-                   420, "make cluster to come up")
+        until(lambda: "Ctrl-C stops everything" in (tmp_path / "out.log").read_text()
+              or cluster.poll() is not None,
+              420, "make cluster to come up")
         printed = (tmp_path / "out.log").read_text()
         assert cluster.poll() is None, printed
         kubeconfig = tmp_path / "c" / "cluster" / "kubeconfig"
@@ -57,6 +73,7 @@ def test_make_cluster_prints_the_kubeconfig_and_ctrl_c_stops_every_process_it_st
         pids += [pid for found in node.values() for pid in found]
         assert all(alive(pid) for pid in pids + keda)
         assert subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode == 0
+        run_what_it_prints(printed, tmp_path)
 
         cluster.send_signal(signal.SIGINT)  # what Ctrl-C in its terminal sends
         assert cluster.wait(120) == 0

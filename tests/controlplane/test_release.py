@@ -14,7 +14,9 @@ import requests
 from kafka import KafkaConsumer
 
 from scripts.controlplane.release import NAMESPACE, merge
-from tests.support import buy_body, post_buys, wait_until
+from scripts.loadgen.keyed import post_buys
+from scripts.stack.waiting import until
+from tests.support import buy_body
 
 
 def get(kube_cluster, path: str) -> dict:
@@ -46,7 +48,7 @@ def test_helm_install_waits_for_the_topics_job_which_runs_and_exits_0(kube_clust
     assert pods[0]["spec"]["containers"][0]["image"] == kube_cluster.images["api"]
     log = kube_cluster.control_plane.kube.kubectl("logs", "-n", NAMESPACE, pods[0]["metadata"]["name"]).stdout
     assert '"topics ready"' in log, log
-    consumer = KafkaConsumer(bootstrap_servers=kube_cluster.kafka.bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=kube_cluster.kafka.address)
     try:
         assert len(consumer.partitions_for_topic("purchases")) == 8
         assert len(consumer.partitions_for_topic("purchases.dlq")) == 1
@@ -56,7 +58,7 @@ def test_helm_install_waits_for_the_topics_job_which_runs_and_exits_0(kube_clust
 
 def test_keda_takes_the_scaled_object_and_creates_its_hpa(kube_cluster, installed):
     api = kube_cluster.release.object_name("api")
-    scaled = wait_until(lambda: condition(kube_cluster.control_plane.kube.get(
+    scaled = until(lambda: condition(kube_cluster.control_plane.kube.get(
         f"/apis/keda.sh/v1alpha1/namespaces/{NAMESPACE}/scaledobjects/{api}") or {}, "Ready").get("status") == "True"
         and kube_cluster.control_plane.kube.get(f"/apis/keda.sh/v1alpha1/namespaces/{NAMESPACE}/scaledobjects/{api}"),
         60, "the ScaledObject to be Ready")
@@ -66,7 +68,7 @@ def test_keda_takes_the_scaled_object_and_creates_its_hpa(kube_cluster, installe
     assert hpa["spec"]["metrics"][0]["type"] == "External"
     # The HPA reads KEDA's metric through the aggregation layer: the lag, from Kafka, as a number.
     metric = hpa["spec"]["metrics"][0]["external"]["metric"]["name"]
-    answer = wait_until(lambda: json.loads(kube_cluster.control_plane.kube.kubectl(
+    answer = until(lambda: json.loads(kube_cluster.control_plane.kube.kubectl(
         "get", "--raw", f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{NAMESPACE}/{metric}"
         f"?labelSelector=scaledobject.keda.sh%2Fname%3D{api}", check=False).stdout or "{}").get("items"),
         60, "KEDA's external metric")
@@ -77,13 +79,13 @@ def test_the_installed_services_take_a_purchase_and_store_it(kube_cluster, insta
     web = kube_cluster.service_url(kube_cluster.release.object_name("web"))
     [(status, answer)] = post_buys(web, [buy_body("cluster-user-1")])
     assert status == 202, answer
-    client = pymongo.MongoClient(kube_cluster.ferretdb.uri)
+    client = pymongo.MongoClient(kube_cluster.ferretdb.address)
     try:
-        wait_until(lambda: client["purchases"]["purchases"].find_one({"_id": answer["id"]}), 30, "the purchase stored")
+        until(lambda: client["purchases"]["purchases"].find_one({"_id": answer["id"]}), 30, "the purchase stored")
     finally:
         client.close()
-    history = wait_until(lambda: requests.get(f"{web}/api/user/cluster-user-1/purchases").json(),
-                         30, "the history through web and api")
+    history = until(lambda: requests.get(f"{web}/api/user/cluster-user-1/purchases").json(),
+                    30, "the history through web and api")
     assert [p["id"] for p in history] == [answer["id"]]
 
 
@@ -92,7 +94,7 @@ def test_keda_admission_webhook_refuses_a_second_scaled_object_for_the_same_depl
     second = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
               "metadata": {"name": "second", "namespace": NAMESPACE},
               "spec": {"scaleTargetRef": {"name": api}, "triggers": [
-                  {"type": "kafka", "metadata": {"bootstrapServers": kube_cluster.kafka.bootstrap,
+                  {"type": "kafka", "metadata": {"bootstrapServers": kube_cluster.kafka.address,
                                                  "consumerGroup": "purchase-group", "topic": "purchases",
                                                  "lagThreshold": "10"}}]}}
     result = kube_cluster.control_plane.kube.kubectl("apply", "-f", "-", input=json.dumps(second), check=False)
@@ -107,11 +109,11 @@ def test_helm_upgrade_with_a_new_value_rolls_the_api_and_uninstall_removes_every
     api = release.object_name("api")
     before = {p["metadata"]["name"] for p in kube.pods(NAMESPACE) if p["metadata"]["name"].startswith(api + "-")}
     release.upgrade_install(merge(kube_cluster.values(), {"config": {"logLevel": "DEBUG"}}), "debug")
-    after = wait_until(lambda: {p["metadata"]["name"] for p in kube.pods(NAMESPACE)
+    after = until(lambda: {p["metadata"]["name"] for p in kube.pods(NAMESPACE)
                                 if p["metadata"]["name"].startswith(api + "-")} - before, 60, "new api pods")
     assert after and not (after & before)
-    [running] = wait_until(lambda: len(kube_cluster.pods(api + "-")) == 1 and kube_cluster.pods(api + "-"), 120,
-                           "the old api pod gone")
+    [running] = until(lambda: len(kube_cluster.pods(api + "-")) == 1 and kube_cluster.pods(api + "-"), 120,
+                      "the old api pod gone")
     assert running["metadata"]["name"] in after
     assert kube_cluster.exec(running, "printenv", "LOG_LEVEL").strip() == "DEBUG"
     jobs = get(kube_cluster, f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs")["items"]
@@ -119,8 +121,8 @@ def test_helm_upgrade_with_a_new_value_rolls_the_api_and_uninstall_removes_every
     assert [(job["metadata"]["name"][-2:], job["status"].get("succeeded")) for job in jobs] == [("-2", 1)]
 
     release.uninstall()
-    wait_until(lambda: not kube.pods(NAMESPACE), 90, "every pod gone")
-    wait_until(lambda: not kube_cluster.node.containerd.tasks(), 60, "every container stopped")
+    until(lambda: not kube.pods(NAMESPACE), 90, "every pod gone")
+    until(lambda: not kube_cluster.node.containerd.tasks(), 60, "every container stopped")
     assert kube.get(f"/apis/keda.sh/v1alpha1/namespaces/{NAMESPACE}/scaledobjects/{api}") is None
 
 

@@ -18,8 +18,9 @@ import pytest
 import requests
 
 from scripts.controlplane.tilt import tilt_command, tilt_env
-from scripts.stack.process import ROOT, free_port
-from tests.support import wait_until
+from scripts.stack.paths import ROOT
+from scripts.stack.process import free_port
+from scripts.stack.waiting import until
 
 NAMESPACE = "default"  # Tilt applies the chart's objects in the kubeconfig's namespace
 WEB, API = "shop-purchase-system-web", "shop-purchase-system-api"
@@ -43,7 +44,8 @@ def tilt(kube_cluster, workspace):
     """Runs tilt commands in the workspace against the cluster; `tilt down` at the end."""
     env = tilt_env(kube_cluster.control_plane.kubeconfig, kube_cluster.docker_api, workspace)
     subprocess.run(tilt_command("analytics", "opt", "out"), env=env, cwd=workspace, capture_output=True)
-    args = ["--", "--kafka", kube_cluster.kafka.bootstrap, "--mongodb-uri", kube_cluster.ferretdb.uri, "--burst", "300"]
+    args = ["--", "--kafka", kube_cluster.kafka.address, "--mongodb-uri", kube_cluster.ferretdb.address,
+            "--burst", "300"]
 
     def run(*command: str, timeout: float = 1200) -> subprocess.CompletedProcess:
         return subprocess.run(tilt_command(*command), env=env, cwd=workspace, capture_output=True, text=True,
@@ -79,16 +81,18 @@ def test_tilt_up_syncs_an_edited_handler_into_the_running_pod_without_rebuilding
                           env=tilt.env, cwd=workspace, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     source = workspace / "services" / "web" / "app.py"
     try:
-        wait_until(lambda: _resource_ready(tilt, port, "web") and _resource_ready(tilt, port, "api"), 600,
-                   "tilt up: web and api ready")
+        until(lambda: _resource_ready(tilt, port, "web") and _resource_ready(tilt, port, "api"), 600,
+              "tilt up: web and api ready")
         [pod] = running(kube_cluster, WEB)
         url = kube_cluster.pod_url(pod)
         assert requests.get(f"{url}/healthz", timeout=5).json() == {"status": "ok"}
         container = pod["status"]["containerStatuses"][0]
+        [api_pod] = running(kube_cluster, API)
+        builds = {name: _builds(tilt, port, name) for name in ("web", "api", "topics")}
 
         source.write_text(source.read_text().replace(HANDLER, 'return json_response({"status": "ok, live"})'))
         edited = time.monotonic()
-        wait_until(lambda: _status(f"{url}/healthz") == "ok, live", 120, "the edited handler answering")
+        until(lambda: _status(f"{url}/healthz") == "ok, live", 120, "the edited handler answering")
         took = time.monotonic() - edited
         print(f"\nlive update: edit to new answer in {took:.1f} s")
 
@@ -97,10 +101,20 @@ def test_tilt_up_syncs_an_edited_handler_into_the_running_pod_without_rebuilding
         assert after["metadata"]["name"] == pod["metadata"]["name"], "the pod was replaced: not a live update"
         assert (now["containerID"], now["image"], now["restartCount"]) == (
             container["containerID"], container["image"], container["restartCount"]), "the container changed"
+        # The edit touched web alone: one update of web (a live one: same image), none of api or the topics Job.
+        until(lambda: _builds(tilt, port, "web") == builds["web"] + 1, 60, "web's update recorded")
+        assert (_builds(tilt, port, "api"), _builds(tilt, port, "topics")) == (builds["api"], builds["topics"])
+        [api_after] = running(kube_cluster, API)
+        api_before = api_pod["status"]["containerStatuses"][0]
+        assert (api_after["metadata"]["name"], api_after["status"]["containerStatuses"][0]["containerID"]) == (
+            api_pod["metadata"]["name"], api_before["containerID"]), "api was redeployed"
+        api_code = kube_cluster.control_plane.kube.kubectl("exec", "-n", NAMESPACE, api_after["metadata"]["name"],
+                                                           "--", "ls", "/app/services").stdout.split()
+        assert "api" in api_code and "web" not in api_code, "web's code synced into api's container"
 
         # The load-burst button: `make load-burst` through the forwarded port, in the project's venv.
         assert tilt("trigger", "load-burst", "--port", str(port), timeout=60).returncode == 0
-        wait_until(lambda: _resource_done(tilt, port, "load-burst"), 300, "the load-burst button's run")
+        until(lambda: _resource_done(tilt, port, "load-burst"), 300, "the load-burst button's run")
         output = (workspace / "tilt-up.log").read_text()
         assert "scripts/load.py --url http://localhost:8080 --burst 300" in output
         assert _resource_status(tilt, port, "load-burst").get("updateStatus") == "ok", output[-3000:]
@@ -123,6 +137,11 @@ def _status(url: str) -> str | None:
 def _resource_status(tilt, port: int, name: str) -> dict:
     result = tilt("get", "uiresource", name, "--port", str(port), "-o", "json", timeout=30)
     return json.loads(result.stdout).get("status", {}) if result.returncode == 0 else {}
+
+
+def _builds(tilt, port: int, name: str) -> int:
+    """How many builds (image builds and live updates) a resource has had."""
+    return len(_resource_status(tilt, port, name).get("buildHistory") or [])
 
 
 def _resource_ready(tilt, port: int, name: str) -> bool:
