@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from scripts.controlplane.release import chart_with_placeholders
-from scripts.stack.process import ROOT
+from scripts.stack.paths import ROOT
 from scripts.tools import helm_binary
 
 CHART = ROOT / "helm" / "purchase-system"

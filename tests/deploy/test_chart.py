@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from scripts.tools import keda_schemas
+from scripts.tools import crd_schemas
 
 from .conftest import CHART, RELEASE, find
 
@@ -23,22 +23,30 @@ EXTERNAL = {
     "externalMongodb": {"existingSecret": "purchases-mongodb"},
 }
 SASL = {
-    "kafkaClient": {"securityProtocol": "SASL_PLAINTEXT", "sasl": {"mechanism": "SCRAM-SHA-256"}},
+    "kafkaClient": {"securityProtocol": "SASL_PLAINTEXT",
+                    "sasl": {"mechanism": "SCRAM-SHA-256", "existingSecret": "shop-kafka-credentials"}},
     "kafka": {"listeners": {"client": {"protocol": "SASL_PLAINTEXT"}}},
 }
 SIGNIN = {"auth": {"enabled": True, "issuer": "https://id.example.com/realms/shop", "audience": "purchase-web",
-                   "clientId": "shop-web"}}
+                   "clientId": "shop-web", "authorizedParties": ["shop-web", "shop-app"]}}
+MONITORING = {"metrics": {"serviceMonitor": {"enabled": True, "selector": {"release": "kube-prometheus-stack"}},
+                          "keda": {"serviceMonitor": {"enabled": True}},
+                          "prometheusRule": {"enabled": True}, "dashboard": {"enabled": True}},
+              "networkPolicy": {"metricsNamespaces": ["monitoring"]}}
 SCENARIOS = {
     "defaults": ({}, []),
     "signin": (SIGNIN, []),
     "external-kafka-and-mongodb": (EXTERNAL, []),
     "sasl": (SASL, []),
+    "sasl-values-file": ({}, ["values-sasl.yaml"]),
     "ingress": ({"ingress": {"enabled": True}}, []),
     "keda-off": ({"keda": {"enabled": False}}, []),
     "no-autoscaling": ({"keda": {"enabled": False}, "cpuAutoscaling": {"enabled": False}}, []),
     "development": ({}, ["values-dev.yaml"]),
     "production": ({}, ["values-production.yaml"]),
+    "monitoring": (MONITORING, []),
 }
+CUSTOM = ("keda.sh/", "monitoring.coreos.com/")  # kinds from CRDs, checked against their own schemas
 
 
 def render(chart, scenario: str) -> list[dict]:
@@ -95,28 +103,35 @@ def test_helm_lint_passes(chart, scenario):
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_every_rendered_object_is_valid_for_kubernetes(chart, scenario):
-    objects = [o for o in render(chart, scenario) if not o["apiVersion"].startswith("keda.sh/")]
+    objects = [o for o in render(chart, scenario) if not o["apiVersion"].startswith(CUSTOM)]
     assert len(objects) >= 8
     for obj in objects:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
 
 
-@pytest.mark.parametrize("scenario", ["defaults", "sasl", "development"])
-def test_keda_objects_are_valid_for_kedas_crd_schema(chart, scenario):
-    objects = [o for o in render(chart, scenario) if o["apiVersion"].startswith("keda.sh/")]
+@pytest.mark.parametrize("scenario", ["defaults", "sasl", "development", "monitoring"])
+def test_custom_objects_are_valid_for_their_crd_schemas(chart, scenario):
+    """KEDA's objects against KEDA's CRD schemas; the ServiceMonitors and the PrometheusRule against
+    prometheus-operator's (both as @kubernetes-models packages them, pinned in crd-schemas/package.json)."""
+    objects = [o for o in render(chart, scenario) if o["apiVersion"].startswith(CUSTOM)]
     assert objects
+    if scenario == "monitoring":
+        assert {o["kind"] for o in objects} == {"ScaledObject", "ServiceMonitor", "PrometheusRule"}
     result = subprocess.run(["node", "validate.mjs"], input=json.dumps(objects), capture_output=True, text=True,
-                            cwd=keda_schemas().parent)
+                            cwd=crd_schemas().parent)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("ok ") == len(objects)
 
 
-def test_the_keda_schema_check_can_fail(chart):
-    scaled_object = find(render(chart, "defaults"), "ScaledObject")
+def test_the_crd_schema_check_can_fail(chart):
+    objects = render(chart, "monitoring")
+    scaled_object, monitor = find(objects, "ScaledObject"), find(objects, "ServiceMonitor", "-keda")
     scaled_object["spec"]["maxReplicaCount"] = "eight"
-    result = subprocess.run(["node", "validate.mjs"], input=json.dumps([scaled_object]), capture_output=True,
-                            text=True, cwd=keda_schemas().parent)
+    monitor["spec"]["endpoints"][0]["honorLabels"] = "yes"
+    result = subprocess.run(["node", "validate.mjs"], input=json.dumps([scaled_object, monitor]), capture_output=True,
+                            text=True, cwd=crd_schemas().parent)
     assert result.returncode == 1 and "maxReplicaCount must be integer" in result.stdout
+    assert "honorLabels must be boolean" in result.stdout
 
 
 def test_values_outside_the_schema_are_refused(chart):
@@ -135,6 +150,12 @@ def test_services_have_probes_and_a_locked_down_security_context(chart):
         (container,) = pod["containers"]
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        # A frozen process cannot use the pod's grace period: the liveness probe's own is short, and the probe
+        # restarts a frozen container within 20 s (period x failures + timeout + its grace).
+        liveness = container["livenessProbe"]
+        assert liveness["terminationGracePeriodSeconds"] <= 5
+        assert liveness["periodSeconds"] * liveness["failureThreshold"] + liveness["timeoutSeconds"] + liveness[
+            "terminationGracePeriodSeconds"] <= 20
         security = container["securityContext"]
         assert security["runAsNonRoot"] is True and security["runAsUser"] > 0
         assert security["readOnlyRootFilesystem"] is True
@@ -185,22 +206,30 @@ def test_max_replicas_never_exceed_the_partitions(chart):
     assert find(wider, "ScaledObject")["spec"]["maxReplicaCount"] == 12
 
 
-def test_sasl_wires_kedas_trigger_authentication_to_the_services_secret(chart):
+def test_with_sasl_each_part_is_a_principal_of_its_own_and_keda_authenticates_as_its_own(chart):
     objects = render(chart, "sasl")
     configmap = find(objects, "ConfigMap")
-    api_env = env(find(objects, "Deployment", "-api")["spec"]["template"]["spec"]["containers"][0], configmap)
-    secret_ref = api_env["KAFKA_SASL_PASSWORD"]["secretKeyRef"]
-    assert secret_ref == {"name": f"{RELEASE}-kafka-user-passwords", "key": "client-passwords"}
-    assert api_env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT" and api_env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-256"
+    workloads = {"web": find(objects, "Deployment", "-web"), "api": find(objects, "Deployment", "-api"),
+                 "topics": find(objects, "Job")}
+    for part, workload in workloads.items():
+        settings = env(workload["spec"]["template"]["spec"]["containers"][0], configmap)
+        assert settings["KAFKA_SASL_USERNAME"] == f"purchase-{part}"
+        assert settings["KAFKA_SASL_PASSWORD"]["secretKeyRef"] == {"name": "shop-kafka-credentials",
+                                                                   "key": f"{part}-password"}
+        assert settings["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+        assert settings["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-256"
     auth = find(objects, "TriggerAuthentication")
     (password,) = auth["spec"]["secretTargetRef"]
     assert (password["parameter"], password["name"], password["key"]) == (
-        "password", secret_ref["name"], secret_ref["key"])
+        "password", "shop-kafka-credentials", "keda-password")
     parameters = {ref["parameter"]: configmap["data"][ref["key"]] for ref in auth["spec"]["configMapTargetRef"]}
-    assert parameters == {"sasl": "scram_sha256", "username": "purchases", "tls": "disable"}
+    assert parameters == {"sasl": "scram_sha256", "username": "purchase-keda", "tls": "disable"}
     (trigger,) = find(objects, "ScaledObject")["spec"]["triggers"]
     assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
     assert not [o for o in render(chart, "defaults") if o["kind"] == "TriggerAuthentication"]
+    # No Secret named: refused, with the keys it must hold.
+    refused = chart.template({"kafkaClient": {"securityProtocol": "SASL_PLAINTEXT"}}, check=False)
+    assert refused.returncode != 0 and "existingSecret" in refused.stderr
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -249,17 +278,38 @@ def test_network_policies_select_the_pods_they_mean(chart):
     assert not selects(mongo_from["podSelector"], web) and not selects(mongo_from["podSelector"], topics)
 
 
-def test_api_admits_only_web_and_the_listed_metrics_namespaces_and_only_on_its_port(chart):
-    objects = chart.template({"networkPolicy": {"metricsNamespaces": ["monitoring"]}})
-    (policy,) = [o["spec"] for o in objects if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith("-api")]
-    web, api = pod_labels(objects, "-web"), pod_labels(objects, "-api")
-    (rule,) = policy["ingress"]  # one rule: an empty "from" or a second rule could let anyone in
+def policy_of(objects, component: str) -> dict:
+    (policy,) = [o["spec"] for o in objects if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith(
+        f"-{component}")]
     assert policy["policyTypes"] == ["Ingress"]
-    assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
-    web_pods, monitoring = rule["from"]
+    return policy
+
+
+MONITORING_NAMESPACE = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+
+
+def test_api_admits_web_alone_to_its_http_port_and_the_listed_namespaces_to_its_metrics_port_alone(chart):
+    objects = chart.template({"networkPolicy": {"metricsNamespaces": ["monitoring"]}})
+    web, api = pod_labels(objects, "-web"), pod_labels(objects, "-api")
+    http, metrics = policy_of(objects, "api")["ingress"]  # two rules, each with a "from" and a port
+    assert http["ports"] == [{"port": "http", "protocol": "TCP"}]
+    (web_pods,) = http["from"]
     assert set(web_pods) == {"podSelector"} and selects(web_pods["podSelector"], web)
     assert not selects(web_pods["podSelector"], api)
-    assert monitoring == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    assert metrics == {"from": [MONITORING_NAMESPACE], "ports": [{"port": "metrics", "protocol": "TCP"}]}
+    # The named ports are the containers' own: http is 8080, metrics the metrics port.
+    (container,) = find(objects, "Deployment", "-api")["spec"]["template"]["spec"]["containers"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": 8080, "metrics": 9090}
+    # No namespace listed: nobody reaches the metrics port (and only web the http one).
+    (alone,) = policy_of(chart.template({}), "api")["ingress"]
+    assert alone["ports"] == [{"port": "http", "protocol": "TCP"}]
+
+
+def test_web_admits_anyone_to_its_http_port_and_only_the_listed_namespaces_to_its_metrics_port(chart):
+    objects = chart.template({"networkPolicy": {"metricsNamespaces": ["monitoring"]}})
+    anyone, metrics = policy_of(objects, "web")["ingress"]
+    assert anyone == {"ports": [{"port": "http", "protocol": "TCP"}]}
+    assert metrics == {"from": [MONITORING_NAMESPACE], "ports": [{"port": "metrics", "protocol": "TCP"}]}
 
 
 def test_signin_values_become_webs_oidc_settings_and_only_webs(chart):
@@ -268,7 +318,8 @@ def test_signin_values_become_webs_oidc_settings_and_only_webs(chart):
     web = env(find(objects, "Deployment", "-web")["spec"]["template"]["spec"]["containers"][0], configmap)
     assert {k: web[k] for k in web if k.startswith(("AUTH_", "OIDC_"))} == {
         "AUTH_MODE": "oidc", "OIDC_ISSUER": "https://id.example.com/realms/shop", "OIDC_AUDIENCE": "purchase-web",
-        "OIDC_CUSTOMER_CLAIM": "sub", "OIDC_CLIENT_ID": "shop-web"}
+        "OIDC_CUSTOMER_CLAIM": "sub", "OIDC_CLIENT_ID": "shop-web", "OIDC_AUTHORIZED_PARTIES": "shop-web,shop-app",
+        "OIDC_ALLOW_INSECURE_ISSUER": "false"}
     api = env(find(objects, "Deployment", "-api")["spec"]["template"]["spec"]["containers"][0], configmap)
     assert not [k for k in api if k.startswith(("AUTH_", "OIDC_"))]
     defaults = render(chart, "defaults")
@@ -309,12 +360,14 @@ def test_the_ingress_routes_only_the_api_and_the_page_to_web_for_purchase_local(
     web_service = find(objects, "Service", "-web")["metadata"]["name"]
     assert [(p["path"], p["pathType"], p["backend"]["service"]["name"]) for p in rule["http"]["paths"]] == [
         ("/api/", "Prefix", web_service), ("/static/", "Prefix", web_service), ("/", "Exact", web_service),
-        ("/openapi.json", "Exact", web_service)]
+        ("/openapi.json", "Exact", web_service), ("/auth/config", "Exact", web_service)]
     # What an Ingress controller would route: Prefix matches whole path segments, Exact the path itself.
     def routed(path):
         return any(path == p["path"] if p["pathType"] == "Exact" else path.startswith(p["path"])
                    for p in rule["http"]["paths"])
-    assert all(map(routed, ["/", "/api/buy", "/api/user/555/purchases", "/static/shop.js", "/openapi.json"]))
+    # /auth/config too: behind the Ingress the page learns that it must sign in, and where.
+    assert all(map(routed, ["/", "/api/buy", "/api/user/555/purchases", "/static/shop.js", "/openapi.json",
+                            "/auth/config"]))
     assert not any(map(routed, ["/metrics", "/healthz", "/readyz", "/metrics/"]))
 
 
@@ -370,3 +423,17 @@ def test_the_production_values_create_topics_with_3_replicas(chart):
     values = yaml.safe_load((CHART / "values-production.yaml").read_text())
     assert values["kafka"]["controller"]["replicaCount"] == 3
     assert values["kafka"]["overrideConfiguration"]["min.insync.replicas"] == 2
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_web_workers_set_web_workers_and_the_pods_requests_and_limits_are_per_worker(chart, workers):
+    objects = chart.template({"web": {"workers": workers}})
+    web = find(objects, "Deployment", "-web")
+    container = web["spec"]["template"]["spec"]["containers"][0]
+    assert env(container, find(objects, "ConfigMap"))["WEB_WORKERS"] == str(workers)
+    assert container["resources"] == {"requests": {"cpu": f"{100 * workers}m", "memory": f"{96 * workers}Mi"},
+                                      "limits": {"cpu": f"{1000 * workers}m", "memory": f"{256 * workers}Mi"}}
+    tmp = next(v for v in web["spec"]["template"]["spec"]["volumes"] if v["name"] == "tmp")
+    assert tmp["emptyDir"]["sizeLimit"] == f"{16 * (workers + 1)}Mi"
+    refused = chart.template({"web": {"workers": 0}}, check=False)
+    assert refused.returncode != 0 and "workers" in refused.stderr

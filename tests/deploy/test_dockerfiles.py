@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.stack.process import ROOT
+from scripts.stack.paths import ROOT
 
 DOCKERFILES = [ROOT / "services" / name / "Dockerfile" for name in ("web", "api")]
 HADOLINT = Path(sys.executable).parent / "hadolint"
@@ -21,7 +21,7 @@ def test_hadolint_finds_nothing(dockerfile):
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
-def test_the_image_is_pinned_non_root_and_takes_sigterm(dockerfile):
+def test_the_image_is_pinned_non_root_and_its_entrypoint_is_the_service_itself_in_exec_form(dockerfile):
     text = dockerfile.read_text()
     base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M).group(1)
     assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), base
@@ -30,6 +30,7 @@ def test_the_image_is_pinned_non_root_and_takes_sigterm(dockerfile):
     user = re.findall(r"^USER (\S+)$", text, re.M)
     assert user == ["10001:10001"], "one numeric, non-root USER"
     runtime, dev = re.findall(r"^ENTRYPOINT (.+)$", text, re.M)
+    # Exec form: the service is PID 1 and gets SIGTERM itself (test_images.py proves it answers it in time).
     assert json.loads(runtime) == ["python", "-m", f"services.{dockerfile.parent.name}"], "exec form"
     assert json.loads(dev)[0] == "watchfiles" and f"python -m services.{dockerfile.parent.name}" in json.loads(dev)
     assert text.rstrip().endswith("\nFROM runtime"), "the default target is the runtime image, not the dev one"

@@ -15,8 +15,9 @@ import requests
 from kafka import KafkaConsumer
 
 from scripts.images import SERVICES, podman, size_mib
-from scripts.stack.process import free_port, http_ready
-from tests.support import accepted_ids, traffic, wait_until
+from scripts.loadgen.keyed import Traffic
+from scripts.stack.process import free_port
+from scripts.stack.waiting import http_ready, until
 
 CHART_GRACE_S = {"web": 40, "api": 45}  # helm/purchase-system/values.yaml terminationGracePeriodSeconds
 
@@ -65,7 +66,7 @@ def containers():
 def test_the_image_runs_as_non_root_read_only_without_capabilities_and_answers_healthz(images, containers, service):
     container = containers(images[service], {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MONGODB_URI":
                                             "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500"})
-    wait_until(lambda: http_ready(f"{container.url}/healthz"), 60, f"{service} /healthz")
+    until(lambda: http_ready(f"{container.url}/healthz"), 60, f"{service} /healthz")
     assert container.exec("id", "-u").stdout.strip() == "10001"
     status = container.exec("cat", "/proc/1/status").stdout
     capabilities = {line.split(":")[0]: int(line.split()[1], 16) for line in status.splitlines()
@@ -73,9 +74,15 @@ def test_the_image_runs_as_non_root_read_only_without_capabilities_and_answers_h
     assert capabilities["CapEff"] == capabilities["CapPrm"] == capabilities["CapBnd"] == 0, capabilities
     written = container.exec("touch", "/app/services/x")
     assert written.returncode != 0 and "Read-only file system" in written.stderr
-    readiness = requests.get(f"{container.url}/readyz", timeout=10)
-    # ... and says what is missing
-    assert readiness.status_code == 503 and readiness.json()["status"] != "ready", readiness.text
+    # ... and says what is missing: api is not ready without its database; web is, once its startup grace has
+    # passed (it serves history reads and answers buys 503 JSON), and its body says buys cannot be taken.
+    if service == "api":
+        readiness = requests.get(f"{container.url}/readyz", timeout=10)
+        assert readiness.status_code == 503 and readiness.json()["status"] != "ready", readiness.text
+    else:
+        until(lambda: http_ready(f"{container.url}/readyz"), 30, "web ready without Kafka")
+        readiness = requests.get(f"{container.url}/readyz", timeout=10)
+        assert readiness.json()["buys"] == "unavailable" and not readiness.json()["kafka"]["reachable"], readiness.text
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -93,31 +100,31 @@ def test_the_image_holds_no_compiler_and_no_package_cache(images, service):
 def test_sigterm_stops_the_web_container_gracefully_within_the_chart_grace_period(images, containers, system):
     system.start_api()
     web = containers(images["web"], {**system.env}, port=system.web_port)
-    wait_until(lambda: http_ready(f"{web.url}/readyz"), 60, "web in its container ready")
-    with traffic(web.url, users=9, burst=50) as results:
-        wait_until(lambda: any(status == 202 for status, _ in results), 20, "traffic to be flowing")
+    until(lambda: http_ready(f"{web.url}/readyz"), 60, "web in its container ready")
+    with Traffic(web.url, users=9, burst=50, run="container-sigterm") as traffic:
+        until(lambda: traffic.accepted_ids(), 20, "traffic to be flowing")
         time.sleep(0.3)
         signalled = time.monotonic()
         web.signal(signal.SIGTERM)
         code = web.wait(CHART_GRACE_S["web"] + 5)
         took = time.monotonic() - signalled
-        wait_until(lambda: any(status is None for status, _ in results), 10, "buys sent after web stopped")
-    accepted = accepted_ids(results)
-    refused = [status for status, _ in results if status != 202]
-    print(f"\n[web container SIGTERM] exit {code} after {took:.1f} s; sent={len(results)} accepted={len(accepted)} "
-          f"refused_or_cut={len(refused)}")
+        until(lambda: any(r.cut for r in traffic.requests), 10, "buys sent after web stopped")
+    accepted = traffic.accepted_ids()
+    refused = [r.status for r in traffic.requests if r.status != 202]
+    print(f"\n[web container SIGTERM] exit {code} after {took:.1f} s; sent={len(traffic.requests)} "
+          f"accepted={len(accepted)} refused_or_cut={len(refused)}")
     assert code == 0, web.logs()[-2000:]
     assert took < CHART_GRACE_S["web"]
-    assert 0 < len(accepted) < len(results), "SIGTERM did not land mid-traffic"
+    assert 0 < len(accepted) < len(traffic.requests), "SIGTERM did not land mid-traffic"
     assert set(refused) <= {None, 503}
-    wait_until(lambda: set(accepted) <= set(system.stored_ids()), 30, "every accepted purchase stored")
+    until(lambda: set(accepted) <= set(system.stored_ids()), 30, "every accepted purchase stored")
     assert sorted(system.stored_ids()) == sorted(accepted)
 
 
 def test_sigterm_stops_the_api_container_gracefully_and_it_leaves_the_group(images, containers, system):
     api = containers(images["api"], {**system.env}, port=system.api_port)
-    wait_until(lambda: http_ready(f"{api.url}/readyz"), 60, "api in its container ready")
-    wait_until(lambda: system.group_members(), 30, "the consumer in its group")
+    until(lambda: http_ready(f"{api.url}/readyz"), 60, "api in its container ready")
+    until(lambda: system.group_members(), 30, "the consumer in its group")
     signalled = time.monotonic()
     api.signal(signal.SIGTERM)
     code = api.wait(CHART_GRACE_S["api"] + 5)
@@ -134,7 +141,7 @@ def test_the_topics_job_command_runs_in_the_api_image_against_the_real_kafka(ima
     name = f"purchase-test-{topic}"
     try:
         done = podman("run", "--name", name, "--network", "host", "--read-only", "--user", "10001:10001",
-                             "--cap-drop", "ALL", "-e", f"KAFKA_BOOTSTRAP_SERVERS={kafka.bootstrap}",
+                             "--cap-drop", "ALL", "-e", f"KAFKA_BOOTSTRAP_SERVERS={kafka.address}",
                              "-e", f"KAFKA_TOPIC={topic}", "-e", "TOPIC_PARTITIONS=8",
                              "--entrypoint", '["python", "-m", "services.api.topics"]', images["api"],
                              check=False, timeout=120)
@@ -142,7 +149,7 @@ def test_the_topics_job_command_runs_in_the_api_image_against_the_real_kafka(ima
         podman("rm", "--force", "--time", "0", name, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert '"topics ready"' in done.stdout + done.stderr
-    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=kafka.address)
     try:
         assert len(consumer.partitions_for_topic(topic)) == 8
         assert len(consumer.partitions_for_topic(f"{topic}.dlq")) == 1

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from scripts.stack.process import ROOT
+from scripts.stack.paths import ROOT
 from scripts.tools import helm_binary, tilt_binary
 
 from .conftest import RELEASE
@@ -72,8 +72,14 @@ def test_each_service_image_is_built_from_its_dockerfile_with_live_update(manife
     assert image["BuildDetails"]["target"] == "dev", "the dev target: watchfiles restarts the synced service"
     assert "overrideCommand" not in image, "the image's own entrypoint runs"
     live = image["LiveUpdateSpec"]
-    assert {"localPath": "services", "containerPath": "/app/services/"} in live["syncs"]
-    assert {"localPath": "requirements.txt", "containerPath": "/app/requirements.txt"} in live["syncs"]
+    # Only what the service runs: its own folder, core and common (an edit to the other service touches nothing).
+    other = {"web": "api", "api": "web"}[service]
+    synced = {(sync["localPath"], sync["containerPath"]) for sync in live["syncs"]}
+    assert synced == {("requirements.txt", "/app/requirements.txt"),
+                      ("services/__init__.py", "/app/services/__init__.py"), ("services/core", "/app/services/core/"),
+                      ("services/common", "/app/services/common/"),
+                      (f"services/{service}", f"/app/services/{service}/")}
+    assert not any(path.startswith(f"services/{other}") for path, _ in synced)
     (install,) = live["execs"]
     assert "pip install" in install["args"][-1] and install["triggerPaths"] == ["requirements.txt"]
 

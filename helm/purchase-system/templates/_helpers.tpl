@@ -91,15 +91,18 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{- define "purchase-system.kafkaSaslSecret" -}}
-{{- .Values.kafkaClient.sasl.existingSecret | default (printf "%s-user-passwords" (include "purchase-system.dependencyName" (dict "root" . "name" "kafka"))) }}
+{{- .Values.kafkaClient.sasl.existingSecret | required "kafkaClient.sasl.existingSecret: with SASL, a Secret holding each principal's password (keys web-password, api-password, topics-password, keda-password; see values-sasl.yaml)" }}
 {{- end }}
 
 {{- define "purchase-system.deadLetterTopic" -}}
 {{- .Values.config.deadLetterTopic | default (printf "%s.dlq" .Values.config.topic) }}
 {{- end }}
 
-{{/* Environment shared by web, api and the topics Job: config from the ConfigMap, secrets by reference. */}}
+{{/* Environment shared by web, api and the topics Job: config from the ConfigMap, secrets by reference; with SASL,
+each as its own Kafka principal. Call with (dict "root" $ "component" "web"). */}}
 {{- define "purchase-system.kafkaEnv" -}}
+{{- $component := .component }}
+{{- with .root }}
 - name: KAFKA_BOOTSTRAP_SERVERS
   valueFrom: {configMapKeyRef: {name: {{ include "purchase-system.fullname" . }}, key: KAFKA_BOOTSTRAP_SERVERS}}
 - name: KAFKA_TOPIC
@@ -114,12 +117,13 @@ app.kubernetes.io/component: {{ .component }}
 - name: KAFKA_SASL_MECHANISM
   valueFrom: {configMapKeyRef: {name: {{ include "purchase-system.fullname" . }}, key: KAFKA_SASL_MECHANISM}}
 - name: KAFKA_SASL_USERNAME
-  valueFrom: {configMapKeyRef: {name: {{ include "purchase-system.fullname" . }}, key: KAFKA_SASL_USERNAME}}
+  value: {{ index .Values.kafkaClient.sasl.users $component | quote }}
 - name: KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ include "purchase-system.kafkaSaslSecret" . }}
-      key: {{ .Values.kafkaClient.sasl.passwordKey }}
+      key: {{ $component }}-password
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -131,14 +135,21 @@ startupProbe:
   failureThreshold: 30
 livenessProbe:
   httpGet: {path: /healthz, port: http}
-  periodSeconds: 10
-  timeoutSeconds: 3
-  failureThreshold: 3
+  {{- /* A process that fails its liveness probe is frozen or wedged: it cannot use the pod's grace period, so the
+  probe has a short one of its own (Kubernetes 1.25+). */}}
+  {{- toYaml .Values.probes.liveness | nindent 2 }}
 readinessProbe:
   httpGet: {path: /readyz, port: http}
-  periodSeconds: 5
-  timeoutSeconds: 3
-  failureThreshold: 2
+  {{- toYaml .Values.probes.readiness | nindent 2 }}
+{{- end }}
+
+{{/* The plain prometheus.io convention, for a Prometheus without the operator. */}}
+{{- define "purchase-system.scrapeAnnotations" -}}
+{{- if .Values.metrics.scrapeAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .Values.metrics.port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
 {{- end }}
 
 {{- define "purchase-system.lifecycle" -}}
@@ -146,4 +157,18 @@ lifecycle:
   preStop:
     exec:
       command: ["sleep", "{{ .Values.preStopSleepSeconds }}"]
+{{- end }}
+
+{{/* NetworkPolicy ingress: the listed monitoring namespaces reach the metrics port of web and api, nothing else. */}}
+{{- define "purchase-system.metricsIngress" -}}
+{{- if .Values.networkPolicy.metricsNamespaces }}
+- from:
+    {{- range .Values.networkPolicy.metricsNamespaces }}
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ . }}
+    {{- end }}
+  ports:
+    - {port: metrics, protocol: TCP}
+{{- end }}
 {{- end }}
