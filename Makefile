@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: dev test check fetch fetch-tools fetch-controlplane venv clean lag bench soak cluster autoscale-demo images load-burst
+.PHONY: dev test check fetch fetch-all venv clean lag bench profile soak cluster autoscale-demo observability images load-burst
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -13,34 +13,32 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-# Kafka's jars (mvn) and FerretDB (go build), once, into ~/.cache/purchase-system.
+# What make dev runs, once, into ~/.cache/purchase-system: Kafka's jars (mvn) and FerretDB (go build).
 fetch: venv
-	$(PY) -m scripts.stack fetch
+	$(PY) -m scripts.fetch dev
 
-# For the chart and Tiltfile tests: helm and tilt (go build) into the same cache, KEDA's CRD schemas (npm)
-# into tests/deploy/keda/node_modules.
-fetch-tools: venv
-	$(PY) -m scripts.tools fetch
+# All that make test needs, once, two builds at a time (scripts/fetch.py): also Keycloak, helm, tilt, the control
+# plane's and the node's binaries (scripts/controlplane/go/), the CRD schemas (npm) and the images.
+fetch-all: venv
+	$(PY) -m scripts.fetch test
 
-# The control plane's binaries (etcd, Kubernetes, kwok, KEDA), built with go from scripts/controlplane/go/ into
-# the same cache: about 25 minutes the first time on 2 cores, nothing afterwards.
-fetch-controlplane: venv
-	$(PY) -m scripts.controlplane.build
-
+# AUTH=oidc: Keycloak beside the stack, and web's sign-in on against it (fetched on first use).
+AUTH ?= off
 dev: fetch
-	$(PY) -m scripts.dev
+	AUTH=$(AUTH) $(PY) -m scripts.dev
 
-# The unit tests of pure code: no server, no build.
-UNIT_TESTS := tests/core tests/api/test_offsets.py tests/common/test_openapi_documents.py \
-              tests/common/test_log_extra_keys.py tests/web/test_delivery.py tests/web/test_partitioner.py \
-              tests/scripts/test_module_copy.py tests/web/auth/test_tokens.py
-
+# The unit tests of pure code and the in-process handler tests: marked `unit` (no server, no build).
 check: venv
 	$(VENV)/bin/ruff check services scripts tests bench
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -p no:cacheprovider $(UNIT_TESTS)
+	$(PY) -m pytest -q -p no:cacheprovider -m unit
 
-test: fetch fetch-tools fetch-controlplane
+# The fast tier first (make check), then everything against the real servers; the slowest tests are listed. What
+# the cluster's tests need alone (the control plane's Go programs) the session builds in the background, niced,
+# while the other tests run; the cluster's tests come last (tests/conftest.py).
+PYTEST_ARGS ?= --durations=25
+test: check
+	$(PY) -m scripts.fetch servers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # web and api images from their Dockerfiles (podman; a Debian stand-in base where Docker Hub is unreachable).
@@ -49,16 +47,27 @@ images: venv
 
 # A real Kubernetes control plane, KEDA and a real node (containerd, kubelet, kube-proxy; root), the chart installed
 # from images built here; Ctrl-C stops it.
-cluster: fetch fetch-tools fetch-controlplane
+cluster: fetch-all
 	$(PY) -m scripts.controlplane
 
-# The chart on that control plane, a burst of 20,000 purchases, and KEDA scaling the api: a timeline and autoscale.png.
-autoscale-demo: fetch fetch-tools fetch-controlplane
+# The chart on that control plane, a burst of 20,000 purchases, and KEDA scaling the api: a timeline and
+# docs/autoscale-demo.png.
+autoscale-demo: fetch-all
 	$(PY) -m scripts.controlplane.demo
+
+# The same burst watched by a real Prometheus set up from the chart's ServiceMonitors and rules: the lag alert
+# pending, firing, resolving; docs/observability.png drawn from its data with the dashboard's queries.
+observability: fetch-all
+	$(PY) -m scripts.controlplane.observability
 
 # Figures beside their ceilings, measured in one run; writes bench/results/latest.json. Not part of `make test`.
 bench: fetch
 	$(PY) -m bench.run
+
+# Where web's CPU goes at its peak, by part (py-spy on web under the bench's client): a table, bench/results/
+# profile.json and docs/profile-web.svg.
+profile: fetch
+	$(PY) -m bench.profile
 
 # The whole system at a steady rate for 30 minutes (MINUTES=...): drift of memory, descriptors, lag and latency,
 # a verify and a plot (bench/results/soak.png). A benchmark, not part of `make test`.

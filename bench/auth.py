@@ -49,8 +49,8 @@ def bench_auth(system: System, seconds: float) -> dict:
             extra = ["--token-command", command] if mode == "on" else []
             try:
                 say(f"auth: web's peak with sign-in {mode}")
-                load(web.url, "--burst", "2000", "--concurrency", "64", *extra)
-                result = load(web.url, *burst, *extra)
+                load(web.address, "--burst", "2000", "--concurrency", "64", *extra)
+                result = load(web.address, *burst, *extra)
             finally:
                 part.stop()
             if result["accepted"] != result["sent"]:
@@ -70,7 +70,7 @@ def uncached_verify_us(provider: Keycloak, shop: ShopRealm) -> float:
     token = provider.password_token(shop, "alice", "alice-password")
 
     async def keys():
-        store = KeyStore(config.issuer, refresh_s=1)
+        store = KeyStore(config.issuer, refresh_s=1, max_age_s=config.jwks_max_age_s)
         await store.start()
         await store.close()
         return store.keys

@@ -40,7 +40,7 @@ def bench_e2e(system: System, rate: int, seconds: float) -> tuple[dict, dict]:
             args = ["--rate", str(rate), "--duration", str(seconds), "--concurrency", "256", "--users", "20"]
             result = load(f"http://127.0.0.1:{web.port}", *args, *(["--verify"] if verified else []))
             time.sleep(1)
-            metrics = requests.get(f"http://127.0.0.1:{api.port}/metrics", timeout=5).text
+            metrics = requests.get(api.metrics_url, timeout=5).text
         finally:
             sampling.set()
             sampler.join()
@@ -48,7 +48,8 @@ def bench_e2e(system: System, rate: int, seconds: float) -> tuple[dict, dict]:
         if verified:
             e2e.update({"missing": result["verify"]["missing"], "duplicated": result["verify"]["duplicated"],
                         "visible_p50_ms": result["verify"]["visible_ms"]["p50"],
-                        "visible_p99_ms": result["verify"]["visible_ms"]["p99"]})
+                        "visible_p99_ms": result["verify"]["visible_ms"]["p99"],
+                        "read_rate": result["verify"]["read_rate"], "client_cpu_share": result["client_cpu_share"]})
         else:
             stored = histogram_quantiles(metrics, "purchase_accepted_to_stored_seconds")
             e2e.update({"rate": result["rate"], "accepted": result["accepted"],

@@ -4,11 +4,12 @@ quantiles of a Prometheus histogram."""
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
 from pathlib import Path
 
-from scripts.stack.process import ROOT
+from scripts.stack.paths import ROOT
+from scripts.stack.process import run
 
 LOAD = [sys.executable, str(ROOT / "scripts" / "load.py"), "--json", "--quiet"]
 QUIET = {"LOG_LEVEL": "WARNING"}  # the services' environment while measured: no per-request log lines
@@ -19,10 +20,21 @@ def say(message: str) -> None:
 
 
 def load(url: str, *args: str) -> dict:
-    result = subprocess.run([*LOAD, "--url", url, *args], capture_output=True, text=True)
+    result = run([*LOAD, "--url", url, *args], check=False)
     if not result.stdout.strip():
         raise RuntimeError(f"load.py failed: {result.stderr}")
     return json.loads(result.stdout)
+
+
+def python_json(*args: str) -> dict:
+    """A Python program of the bench's in a process of its own: the JSON object its last line prints."""
+    return json.loads(run([sys.executable, *args], " ".join(args[:3]), cwd=ROOT).stdout.strip().splitlines()[-1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far, user and system, every thread (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:

@@ -14,8 +14,14 @@ Starts its own Kafka and FerretDB on free loopback ports (so `make dev` may keep
 5. history  reads of one user's history (10 purchases each) with 100,000 stored, through the api, beside a raw pymongo
           find on the same server, and that find without the local stack's GIN index (scripts/stack/postgres.py).
 6. auth     web's peak with sign-in on (Keycloak's tokens) beside sign-in off and the bare handler (bench/auth.py).
+7. sasl     web's peak against a Kafka with SASL/SCRAM and ACLs beside the plaintext one (bench/sasl.py).
+8. tuning   kafka-python's knobs, one at a time: web's peak and its p50 at 500/s (bench/tuning.py).
+9. producers  producing a purchase through kafka-python and through aiokafka, on one core (bench/producers.py).
+10. metrics what the operator's view costs: web's peak with its lag exporter and without, the api's drain with its
+            purchase-to-stored histogram and without (bench/metrics.py).
 
-One module a phase (web.py, drain.py, e2e.py, history.py, auth.py), measuring with measure.py, reported by report.py.
+One module a phase (web.py, drain.py, e2e.py, history.py, auth.py, sasl.py, tuning.py, producers.py, metrics.py),
+measuring with measure.py, reported by report.py.
 Prints a markdown table and writes bench/results/latest.json. Figures, not a pass/fail test: the machine
 is shared and noisy; compare each figure with its ceiling from the same run.
 """
@@ -32,7 +38,8 @@ from pathlib import Path
 
 from scripts.stack.ferretdb import FerretDB
 from scripts.stack.kafka import KafkaServer
-from scripts.stack.process import ROOT, free_port
+from scripts.stack.paths import ROOT
+from scripts.stack.process import free_port
 from scripts.stack.system import System
 
 from .auth import bench_auth
@@ -40,7 +47,11 @@ from .drain import bench_drain
 from .e2e import bench_e2e
 from .history import bench_history
 from .measure import say
+from .metrics import bench_metrics
+from .producers import bench_producers
 from .report import machine, table
+from .sasl import bench_sasl
+from .tuning import bench_tuning
 from .web import bench_web
 
 RESULTS = ROOT / "bench" / "results" / "latest.json"
@@ -54,7 +65,8 @@ def main() -> int:
     parser.add_argument("--stored", type=int, default=100_000, help="purchases stored for the history-read phase")
     parser.add_argument("--per-user", type=int, default=10, help="of those, purchases per user (PostgreSQL orders a "
                         "user's whole history for each read: the cost grows with it, not with the collection)")
-    parser.add_argument("--only", choices=["web", "drain", "e2e", "history", "auth"],
+    parser.add_argument("--only", choices=["web", "drain", "e2e", "history", "auth", "sasl", "tuning", "producers",
+                                           "metrics"],
                         help="one phase (prints JSON, keeps latest.json)")
     args = parser.parse_args()
     os.chdir(ROOT)
@@ -64,6 +76,10 @@ def main() -> int:
         "e2e": lambda system: dict(zip(("e2e", "rss_mib"), bench_e2e(system, args.rate, args.seconds), strict=True)),
         "history": lambda system: {"history": bench_history(system, args.stored, args.per_user)},
         "auth": lambda system: {"auth": bench_auth(system, args.seconds)},
+        "sasl": lambda system: {"sasl": bench_sasl(system, args.seconds)},
+        "tuning": lambda system: {"tuning": bench_tuning(system, args.seconds)},
+        "producers": lambda system: {"producers": bench_producers(system, args.events // 2)},
+        "metrics": lambda system: {"metrics": bench_metrics(system, args.seconds, args.events)},
     }
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:

@@ -11,7 +11,7 @@ from scripts.stack.process import Server, free_port
 from scripts.stack.service import Names
 from scripts.stack.system import System
 
-from .measure import QUIET, load, say
+from .measure import QUIET, cpu_seconds, load, say
 
 
 class Bare(Server):
@@ -49,7 +49,9 @@ def bench_web(system: System, seconds: float) -> dict:
     try:
         say("web: peak POST /api/buy")
         load(f"http://127.0.0.1:{web.port}", "--burst", "2000", "--concurrency", "64")
+        cpu = cpu_seconds(web.process.pid)
         peak = load(f"http://127.0.0.1:{web.port}", *burst)
+        cpu = cpu_seconds(web.process.pid) - cpu
         half = max(peak["rate"] / 2, 1)
         say(f"web: latency at half of peak ({half:.0f}/s)")
         steady = load(f"http://127.0.0.1:{web.port}", "--rate", str(half), "--duration", str(seconds),
@@ -58,8 +60,20 @@ def bench_web(system: System, seconds: float) -> dict:
         moderate = load(f"http://127.0.0.1:{web.port}", *moderately)
     finally:
         part.stop()
+    part = system.beside(Names.of("bench_web_workers"), QUIET)
+    part.create_topics()
+    web = part.start_web(env={"WEB_WORKERS": "2"})
+    try:
+        say("web: peak POST /api/buy with two workers on the port (WEB_WORKERS=2)")
+        load(web.address, "--burst", "4000", "--concurrency", "64")
+        two = load(web.address, *burst)
+    finally:
+        part.stop()
     return {
+        "rps_2_workers": two["rate"], "errors_2_workers": two["sent"] - two["accepted"],
         "rps": peak["rate"], "ceiling_rps": ceiling["rate"], "ratio": round(peak["rate"] / ceiling["rate"], 3),
+        # web's CPU (every thread) over the peak run, a purchase it accepted: /proc, not the profiler.
+        "cpu_us_per_purchase": round(cpu / max(peak["accepted"], 1) * 1e6, 1),
         "errors": peak["sent"] - peak["accepted"],
         "half_peak_rps": steady["rate"], "p50_ms": steady["latency_ms"]["p50"], "p99_ms": steady["latency_ms"]["p99"],
         "moderate_rps": moderate["rate"], "moderate_p50_ms": moderate["latency_ms"]["p50"],
