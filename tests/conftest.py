@@ -199,6 +199,7 @@ def pytest_terminal_summary(terminalreporter):
 NEEDS_SERVERS = {*REAL, "system", "running_system", "signed_in", "secure_system", "browser"}
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected: make check starts no build
 def pytest_collection_modifyitems(items):
     _fixtures_of.update((item.nodeid, tuple(item.fixturenames)) for item in items)
     wrong = [item.nodeid for item in items
