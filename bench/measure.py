@@ -3,16 +3,37 @@ quantiles of a Prometheus histogram."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+from scripts.stack.ferretdb import FerretDB
+from scripts.stack.kafka import KafkaServer
 from scripts.stack.paths import ROOT
-from scripts.stack.process import run
+from scripts.stack.process import free_port, run
+from scripts.stack.system import System
 
 LOAD = [sys.executable, str(ROOT / "scripts" / "load.py"), "--json", "--quiet"]
 QUIET = {"LOG_LEVEL": "WARNING"}  # the services' environment while measured: no per-request log lines
+
+
+@contextlib.contextmanager
+def servers(prefix: str, extra_env: dict[str, str] | None = None) -> Iterator[System]:
+    """A Kafka and a FerretDB of the bench's own, on free loopback ports (so `make dev` may keep running), started in a
+    temporary folder and stopped with everything started beside them."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        workdir = Path(tmp)
+        system = System(workdir, KafkaServer(workdir / "kafka", port=free_port(), heap="1g"),
+                        FerretDB(workdir / "ferretdb", port=free_port()), extra_env=extra_env)
+        try:
+            system.start_servers()
+            yield system
+        finally:
+            system.stop()
 
 
 def say(message: str) -> None:

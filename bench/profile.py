@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -32,14 +31,12 @@ from pathlib import Path
 
 import requests
 
-from scripts.stack.ferretdb import FerretDB
-from scripts.stack.kafka import KafkaServer
 from scripts.stack.paths import ROOT
-from scripts.stack.process import free_port, run, spawn
+from scripts.stack.process import run, spawn
 from scripts.stack.service import Names
 from scripts.stack.system import System
 
-from .measure import LOAD, QUIET, cpu_seconds, load, say
+from .measure import LOAD, QUIET, cpu_seconds, load, say, servers
 
 RESULTS = ROOT / "bench" / "results" / "profile.json"
 RATE = 200  # samples a second, a thread
@@ -194,15 +191,8 @@ def main() -> int:
     parser.add_argument("--svg", type=Path, default=ROOT / "docs" / "profile-web.svg")
     args = parser.parse_args()
     os.chdir(ROOT)
-    with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
-        workdir = Path(tmp)
-        system = System(workdir, KafkaServer(workdir / "kafka", port=free_port(), heap="1g"),
-                        FerretDB(workdir / "ferretdb", port=free_port()))
-        try:
-            system.start_servers()
-            result = profile(system, args.seconds, args.svg)
-        finally:
-            system.stop()
+    with servers("profile-") as system:
+        result = profile(system, args.seconds, args.svg)
     result["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -32,21 +32,15 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from scripts.stack.ferretdb import FerretDB
-from scripts.stack.kafka import KafkaServer
 from scripts.stack.paths import ROOT
-from scripts.stack.process import free_port
-from scripts.stack.system import System
 
 from .auth import bench_auth
 from .drain import bench_drain
 from .e2e import bench_e2e
 from .history import bench_history
-from .measure import say
+from .measure import say, servers
 from .metrics import bench_metrics
 from .producers import bench_producers
 from .report import machine, table
@@ -82,17 +76,10 @@ def main() -> int:
         "metrics": lambda system: {"metrics": bench_metrics(system, args.seconds, args.events)},
     }
     results: dict = {}
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        workdir = Path(tmp)
-        system = System(workdir, KafkaServer(workdir / "kafka", port=free_port(), heap="1g"),
-                        FerretDB(workdir / "ferretdb", port=free_port()))
-        try:
-            system.start_servers()
-            for name, phase in phases.items():
-                if args.only in (None, name):
-                    results.update(phase(system))
-        finally:
-            system.stop()
+    with servers("bench-") as system:
+        for name, phase in phases.items():
+            if args.only in (None, name):
+                results.update(phase(system))
     if args.only:
         print(json.dumps(results, indent=2))
         return 0

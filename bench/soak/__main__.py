@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -15,13 +14,9 @@ from pathlib import Path
 import pymongo
 
 from scripts.loadgen.accounting import account
-from scripts.stack.ferretdb import FerretDB
-from scripts.stack.kafka import KafkaServer
 from scripts.stack.paths import ROOT
-from scripts.stack.process import free_port
-from scripts.stack.system import System
 
-from ..measure import QUIET, say
+from ..measure import QUIET, say, servers
 from . import __doc__ as ABOUT
 from .drift import drift, table
 from .drive import drive
@@ -44,24 +39,17 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     os.chdir(ROOT)
-    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        workdir = Path(tmp)
-        system = System(workdir, KafkaServer(workdir / "kafka", port=free_port(), heap="1g"),
-                        FerretDB(workdir / "ferretdb", port=free_port()), extra_env=QUIET)
-        try:
-            system.start_servers()
-            system.create_topics()
-            system.start_api()
-            system.start_web()
-            say(f"soak: {args.rate:.0f} buys/s and {args.reads:.0f} reads/s for {args.minutes:g} min")
-            traffic, samples = asyncio.run(drive(system, args.minutes, args.rate, args.reads, args.users))
-            say("soak: accounting for every buy (unknown outcomes retried with their keys)")
-            with pymongo.MongoClient(system.mongodb_uri) as client:
-                collection = client[system.names.database]["purchases"]
-                accounting = account(system.web_url, traffic.requests,
-                                     lambda: [doc["_id"] for doc in collection.find({}, {"_id": 1})], settle_s=SETTLE_S)
-        finally:
-            system.stop()
+    with servers("soak-", extra_env=QUIET) as system:
+        system.create_topics()
+        system.start_api()
+        system.start_web()
+        say(f"soak: {args.rate:.0f} buys/s and {args.reads:.0f} reads/s for {args.minutes:g} min")
+        traffic, samples = asyncio.run(drive(system, args.minutes, args.rate, args.reads, args.users))
+        say("soak: accounting for every buy (unknown outcomes retried with their keys)")
+        with pymongo.MongoClient(system.mongodb_uri) as client:
+            collection = client[system.names.database]["purchases"]
+            accounting = account(system.web_url, traffic.requests,
+                                 lambda: [doc["_id"] for doc in collection.find({}, {"_id": 1})], settle_s=SETTLE_S)
     statuses = Counter(str(r.status) for r in traffic.requests)
     verdict = {"sent": accounting.sent, "accepted": accounting.accepted, "refused": accounting.refused_503,
                "no_answer": accounting.no_answer, "stored": accounting.stored, "lost": len(accounting.lost),
