@@ -96,12 +96,23 @@ def version_of(command: Sequence[str], word: int = 2) -> str:
 
 def spawn(command: Sequence[str], output: IO | None, *, errors_too: bool = True, **options) -> Running:
     """Start `command` and leave it running: stdin closed, stdout into `output` (None: discarded), stderr there too
-    (or discarded). A Ctrl-C during the fork is held off, as in run()."""
-    with signals_deferred():
-        return subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                stdout=output if output is not None else subprocess.DEVNULL,
-                                stderr=subprocess.STDOUT if errors_too and output is not None else subprocess.DEVNULL,
-                                **options)
+    (or discarded). A Ctrl-C during the fork is held off, as in run(), and raised once the child exists: the child
+    is killed then, since the caller never gets its handle (seen: `make dev` stopped as it started api left that api
+    running, and the next `make dev` found its metrics port taken)."""
+    process = None
+    try:
+        with signals_deferred():
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                       stdout=output if output is not None else subprocess.DEVNULL,
+                                       stderr=subprocess.STDOUT if errors_too and output is not None
+                                       else subprocess.DEVNULL,
+                                       **options)
+    except BaseException:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        raise
+    return process
 
 
 _handed_out: set[int] = set()

@@ -41,7 +41,7 @@ def run(app: web.Application, host: str, port: int, shutdown_timeout: float,
     asyncio.set_event_loop(loop)
     runner = GuardedAppRunner(app, max_connections=max_connections, handle_signals=True, access_log=None,
                               shutdown_timeout=shutdown_timeout, max_field_size=MAX_AUTHORIZATION_LINE)
-    housekeeping = None
+    housekeeping = heartbeat = None
     metrics = None if metrics_port is None else web.AppRunner(create_metrics_app(), handle_signals=False,
                                                                access_log=None, shutdown_timeout=1)
     try:

@@ -79,7 +79,8 @@ def test_make_dev_shows_a_bought_purchase_in_history_and_ctrl_c_stops_what_it_st
 def test_ctrl_c_at_any_moment_of_make_devs_start_stops_everything_it_started(tmp_path, moment):
     """Its own Kafka and FerretDB, on free ports; Ctrl-C as soon as `moment` appears in its output."""
     ports = {"KAFKA_PORT": free_port(), "KAFKA_CONTROLLER_PORT": free_port(), "FERRETDB_PORT": free_port(),
-             "WEB_PORT": free_port(), "API_PORT": free_port()}
+             "WEB_PORT": free_port(), "API_PORT": free_port(), "WEB_METRICS_PORT": free_port(),
+             "API_METRICS_PORT": free_port()}
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI")}
     env.update({name: str(port) for name, port in ports.items()}, DEV_DIR=str(tmp_path), LOG_LEVEL="INFO")
     dev = subprocess.Popen([sys.executable, "-m", "scripts.dev"], cwd=ROOT, env=env,

@@ -1,11 +1,13 @@
 """The stack's foundation, without a server: run() (every subprocess in scripts/), until() (every wait), a Server's
 context, and the names a system takes from the services' own settings."""
 
+import signal
 import sys
 import time
 
 import pytest
 
+from scripts.stack import process
 from scripts.stack.errors import StackError, TimedOut
 from scripts.stack.process import Server, free_port, run
 from scripts.stack.service import Names
@@ -81,3 +83,21 @@ def test_a_tests_names_in_the_stack_stay_short_and_two_long_parametrized_cases_n
     one, two = sanitize(f"{long}[1]"), sanitize(f"{long}[2]")
     assert one != two and len(one) == len(two) == 60
     assert sanitize("test_short[a-b]") == "test-short-a-b"
+
+
+def test_a_ctrl_c_that_arrives_while_spawn_forks_is_raised_and_the_child_it_made_is_not_left_running(monkeypatch):
+    """The signal lands inside Popen (held off there, raised once it returns): the caller never gets the handle, so
+    spawn() itself must stop the child (`make dev` stopped as it started api once left that api running)."""
+    children = []
+    real_popen = process.subprocess.Popen
+
+    def popen_then_ctrl_c(*args, **kwargs):
+        children.append(real_popen(*args, **kwargs))
+        signal.raise_signal(signal.SIGINT)  # held by spawn(), delivered as it leaves
+        return children[-1]
+
+    monkeypatch.setattr(process.subprocess, "Popen", popen_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        process.spawn([sys.executable, "-c", "import time; time.sleep(60)"], None)
+    [child] = children
+    assert child.poll() is not None, "the child spawn() made is still running"
