@@ -4,7 +4,9 @@
 // (signin.js), every request carries the customer's bearer token, and the customer is the token's.
 "use strict";
 
-const RETRIES = 10;
+// How long the page keeps retrying an unknown outcome by itself (each wait as Retry-After says): long enough to ride
+// out a broker's restart, which recovers its logs first; after that the customer's press of Buy retries the same.
+const RETRY_FOR_MS = 120000;
 let pending = null; // {key, body}: the purchase whose outcome is not known yet
 
 // A random UUID (v4). crypto.randomUUID exists only in secure contexts (https or localhost); getRandomValues
@@ -70,7 +72,8 @@ async function buy(form) {
     pending = { key: newKey(), body };
   }
   const purchase = pending;
-  for (let n = 1; n <= RETRIES; n++) {
+  const giveUpAt = Date.now() + RETRY_FOR_MS;
+  for (let n = 1; ; n++) {
     const result = await attempt(purchase);
     if (result.done) {
       if (pending === purchase) pending = null;
@@ -79,8 +82,8 @@ async function buy(form) {
       setTimeout(() => refresh(form), 300);
       return;
     }
-    if (n === RETRIES) break;
-    say(`Not confirmed yet (${result.why}); retrying with the same key, attempt ${n + 1} of ${RETRIES}…`);
+    if (Date.now() + result.wait >= giveUpAt) break;
+    say(`Not confirmed yet (${result.why}); retrying with the same key, attempt ${n + 1}…`);
     await sleep(result.wait);
   }
   say("Still not confirmed. Press Buy again to retry the same purchase: it cannot be bought twice.");
