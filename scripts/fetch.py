@@ -12,7 +12,7 @@ tests that need no cluster run; the cluster's tests run last, once it is built (
 
 Each step does nothing when its result is in the cache already. On 2 cores, two at a time is faster than one after
 another: one step's downloads, links and single-threaded tools (mvn, mmdebstrap, npm) overlap another's compile
-(docs/kubernetes.md has the measurement). Each step's time is recorded (scripts/stack/builds.py) and printed.
+(docs/testing.md has a cold run's times). Each step's time is recorded (scripts/stack/builds.py) and printed.
 """
 
 from __future__ import annotations
