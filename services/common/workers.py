@@ -31,6 +31,8 @@ from pathlib import Path
 import uvloop
 from aiohttp import web
 
+from .metrics import create_metrics_app
+
 log = logging.getLogger(__name__)
 
 WORKER = "SERVICE_WORKER"  # a worker's index, in its environment
@@ -94,14 +96,13 @@ class Supervisor:
         self.workers = [Worker(i, command, env, heartbeats) for i in range(workers)]
         self.stopping = asyncio.Event()
 
-    async def metrics(self, request: web.Request) -> web.Response:
-        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+    def registry(self):
+        """The workers' metrics, summed: read from their files at each scrape."""
+        from prometheus_client import CollectorRegistry, multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=str(self.metrics_dir))
-        response = web.Response(body=generate_latest(registry))
-        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-        return response
+        return registry
 
     def replace(self, worker: Worker, why: str) -> None:
         from prometheus_client import multiprocess
@@ -146,9 +147,8 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stopping.set)
-        app = web.Application()
-        app.router.add_get("/metrics", self.metrics)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1)
+        runner = web.AppRunner(create_metrics_app(self.registry()), handle_signals=False, access_log=None,
+                               shutdown_timeout=1)
         await runner.setup()
         await web.TCPSite(runner, self.metrics_host, self.metrics_port).start()
         for worker in self.workers:
