@@ -10,13 +10,15 @@ import argparse
 import time
 
 from services.common.lag import LagReader
+from services.core.config import KafkaConfig
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
-    parser.add_argument("--group", default="purchase-group")
-    parser.add_argument("--topic", default="purchases")
+    defaults = KafkaConfig()  # the services' own defaults, as make dev runs them
+    parser.add_argument("--bootstrap", default=defaults.bootstrap_servers)
+    parser.add_argument("--group", default=defaults.consumer_group)
+    parser.add_argument("--topic", default=defaults.topic)
     parser.add_argument("--watch", action="store_true", help="print a line every second until Ctrl-C")
     args = parser.parse_args()
     reader = LagReader.at(args.bootstrap, args.group, args.topic)
