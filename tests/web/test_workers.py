@@ -7,6 +7,8 @@ import signal
 import time
 from pathlib import Path
 
+import requests
+
 from scripts.loadgen.accounting import account
 from scripts.loadgen.keyed import Traffic, post_buys
 from scripts.stack.waiting import until
@@ -22,6 +24,12 @@ def workers(web) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+def every_worker_can_publish(web) -> bool:
+    """/readyz on 20 new connections (the kernel spreads them over the workers) all say buys are ready: start_web
+    waited for one worker's readiness, and the other's producer may still be connecting."""
+    return all(requests.get(f"{web.address}/readyz", timeout=5).json()["buys"] == "ready" for _ in range(20))
+
+
 def accepted_total(web) -> float:
     return sum(value for _, value in samples(web.metrics_url, "purchases_accepted_total"))
 
@@ -30,6 +38,7 @@ def test_two_workers_share_the_port_and_the_supervisor_serves_their_metrics_summ
     system.start_api()
     web = system.start_web(env=TWO)
     assert len(workers(web)) == 2
+    until(lambda: every_worker_can_publish(web), 30, "both workers' producers connected")
     answers = post_buys(system.web_url, [buy_body(f"w-{i % 20}") for i in range(1000)], concurrency=64)
     assert {status for status, _ in answers} == {202}
     until(lambda: accepted_total(web) == 1000, 10, "the two workers' counts summed")
