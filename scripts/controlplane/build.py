@@ -2,23 +2,28 @@
 
     build()      # what is missing, two at a time (scripts/fetch.py runs the groups beside the other builds)
 
-Five tools modules under go/, each with its go.mod and go.sum committed, so every build resolves the same code:
-- go/etcd: etcd's server module and a three-line main (the one etcd's own main has).
-- go/kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the node's kubelet and
-  kube-proxy of one Kubernetes release, and kwokctl (it launches the control plane; kwok's own controller, which
-  fakes nodes, is not built: the node is real). Kubernetes' go.mod points its
-  staging modules at folders of its own repository, and Go ignores a dependency's replace directives, so ours names
-  the published modules of the same release.
-- go/keda: KEDA's operator, metrics adapter and admission webhooks (its go.mod's one replace and one exclude).
-- go/coredns: CoreDNS, the real node's cluster DNS (its kubernetes plugin answers for the Services).
-- go/kube-state-metrics: the cluster's objects as metrics, for the real Prometheus of the monitoring test.
+Four tools modules under go/, each with its go.mod and go.sum committed, so every build resolves the same code:
+- go/cluster: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the node's kubelet and
+  kube-proxy of one Kubernetes release; kwokctl (it launches the control plane; kwok's own controller, which fakes
+  nodes, is not built: the node is real); and KEDA's operator, metrics adapter and admission webhooks. One module
+  and one `go build`: what they share (client-go, the API types, the API server library, gRPC; about 1,100 of
+  KEDA's 3,450 packages) is compiled once, at one version. Kubernetes' go.mod points its staging modules at
+  folders of its own repository, and Go ignores a dependency's replace directives, so ours names the published
+  modules of the same release; it repeats KEDA's one replace and one exclude for the same reason.
+- go/etcd: etcd's server module and a three-line main (the one etcd's own main has). Apart: KEDA's etcd scaler asks
+  for etcd's v3.7 client, and this server is v3.6.
+- go/coredns: CoreDNS, the real node's cluster DNS (its kubernetes plugin answers for the Services). Apart: it asks
+  for client-go v0.37, newer than the release's v0.36.
+- go/kube-state-metrics: the cluster's objects as metrics, for the real Prometheus of the monitoring test. Apart:
+  v2.19.1 does not build with client-go v0.36 (its store lacks the Bookmark method v0.36 asks for).
 And one program built from its own module source with our patch (patches/): kube-network-policies, the node's
 NetworkPolicy controller.
 
 Binaries land in $PURCHASE_CACHE/controlplane-<versions>/bin; a group is rebuilt only when its go.mod, go.sum (or
 patch) changes. The version strings Kubernetes and KEDA report are stamped in with -ldflags -X: without them the API
-server says v0.0.0-master and KEDA cannot parse it. Builds run two at a time: on 2 cores one build's downloads and
-links overlap the other's compiles (measured: docs/kubernetes.md).
+server says v0.0.0-master and KEDA cannot parse it (a -X naming a package a binary lacks is ignored, so one set of
+flags serves every binary of go/cluster). Builds run two at a time: on 2 cores one build's downloads and links
+overlap the other's compiles (measured: docs/kubernetes.md).
 """
 
 from __future__ import annotations
@@ -113,12 +118,12 @@ class PatchedProgram(Group):
 
 
 KUBERNETES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet", "kube-proxy")
+KEDA = ("operator", "adapter", "webhooks")
 GROUPS = (
-    Group("kubernetes", (*KUBERNETES, "kwokctl"),
-          packages=(*(f"k8s.io/kubernetes/cmd/{name}" for name in KUBERNETES), "sigs.k8s.io/kwok/cmd/kwokctl"),
-          ldflags=_kubernetes_ldflags()),
-    Group("keda", ("operator", "adapter", "webhooks"),
-          ldflags=f"-X github.com/kedacore/keda/v2/version.Version={KEDA_VERSION.lstrip('v')}"
+    Group("cluster", (*KUBERNETES, "kwokctl", *KEDA),
+          packages=(*(f"k8s.io/kubernetes/cmd/{name}" for name in KUBERNETES), "sigs.k8s.io/kwok/cmd/kwokctl",
+                    *(f"github.com/kedacore/keda/v2/cmd/{name}" for name in KEDA)),
+          ldflags=f"{_kubernetes_ldflags()} -X github.com/kedacore/keda/v2/version.Version={KEDA_VERSION.lstrip('v')}"
                   f" -X github.com/kedacore/keda/v2/version.GitCommit={KEDA_VERSION}"),
     Group("coredns", ("coredns",)),
     Group("kube-state-metrics", ("kube-state-metrics",)),

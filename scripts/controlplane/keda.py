@@ -111,7 +111,7 @@ class Keda:
 
     def install(self) -> None:
         make_certificates(self.certs)
-        source = build.module_source("keda", "github.com/kedacore/keda/v2")
+        source = build.module_source("cluster", "github.com/kedacore/keda/v2")
         say("installing KEDA's CRDs")
         crds = sorted((source / "config" / "crd" / "bases").glob("*.yaml"))
         self.kube.apply("\n---\n".join(path.read_text() for path in crds))
