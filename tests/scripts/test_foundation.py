@@ -97,7 +97,13 @@ def test_a_ctrl_c_that_arrives_while_spawn_forks_is_raised_and_the_child_it_made
         return children[-1]
 
     monkeypatch.setattr(process.subprocess, "Popen", popen_then_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        process.spawn([sys.executable, "-c", "import time; time.sleep(60)"], None)
+    # Ctrl-C as a terminal delivers it, whatever this run inherited: a shell's background job starts with SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            process.spawn([sys.executable, "-c", "import time; time.sleep(60)"], None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     [child] = children
     assert child.poll() is not None, "the child spawn() made is still running"
