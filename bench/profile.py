@@ -31,6 +31,7 @@ from pathlib import Path
 
 import requests
 
+from scripts.stack.errors import StackError
 from scripts.stack.paths import ROOT
 from scripts.stack.process import run, spawn
 from scripts.stack.service import Names
@@ -113,9 +114,18 @@ def accepted(metrics_url: str) -> float:
     return float(re.search(r"^purchases_accepted_total (\S+)$", text, re.M).group(1))
 
 
-def record(pid: int, seconds: float, output: Path, *extra: str) -> None:
-    run([str(PY_SPY), "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", str(RATE),
-         "--threads", "--nonblocking", "--output", str(output), *extra], "py-spy", timeout=seconds + 60)
+def record(pid: int, seconds: float, output: Path, *extra: str, attempts: int = 3) -> None:
+    """py-spy's samples of `pid` for `seconds`. py-spy reading a running process from outside sometimes dies of a
+    segmentation fault (2 of 8 recordings here, 8 December): a recording that dies of a signal is made again."""
+    command = [str(PY_SPY), "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", str(RATE),
+               "--threads", "--nonblocking", "--output", str(output), *extra]
+    for attempt in range(1, attempts + 1):
+        result = run(command, "py-spy", check=False, timeout=seconds + 60)
+        if result.returncode >= 0 or attempt == attempts:
+            break
+        say(f"profile: py-spy died of signal {-result.returncode}; recording again ({attempt + 1} of {attempts})")
+    if result.returncode != 0:
+        raise StackError(f"py-spy failed (exit {result.returncode}):\n{result.stderr or result.stdout}")
 
 
 def profile(system: System, seconds: float, svg: Path) -> dict:
